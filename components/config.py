@@ -1,0 +1,325 @@
+"""Stack configuration, parsed once into frozen, typed values and validated before anything is created.
+
+``parse_config`` is pure: it takes the raw key/value strings Pulumi hands the program and either returns
+a ``CacheConfig`` or raises one ``ConfigError`` listing every problem with its key. ``load_config`` is
+the thin shell that reads Pulumi's runtime config.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pulumi
+
+from components.nix_keys import NixKeyError, NixKeyPair, key_name_problem, parse_secret_key
+
+PROJECT = "nix-cache"
+
+#: Defaults, mirrored in ``Pulumi.yaml``'s config schema (a test keeps the two equal).
+DEFAULT_BUCKET = "nix-cache"
+DEFAULT_WRITER = "nixbuilder"
+DEFAULT_PROTECT = True
+DEFAULT_EXPIRE_DAYS = 30
+DEFAULT_STORE_DIR = "/nix/store"
+DEFAULT_WANT_MASS_QUERY = True
+DEFAULT_PRIORITY = 40
+DEFAULT_VERIFY = True
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_WRITER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
+_HOST = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+class ConfigError(Exception):
+    """Every problem found in the stack's config, each naming its key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = tuple(problems)
+        listing = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid stack configuration ({len(problems)} problem(s)):\n{listing}")
+
+
+@dataclass(frozen=True)
+class MinioConnection:
+    """Where the S3 API is and how to reach it; the root password stays with the provider config."""
+
+    server: str
+    user: str
+    use_ssl: bool
+    cacert_file: str | None
+    insecure: bool
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"{'https' if self.use_ssl else 'http'}://{self.server}"
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    minio: MinioConnection
+    bucket: str
+    writer: str
+    protect: bool
+    expire_days: int
+    store_dir: str
+    want_mass_query: bool
+    priority: int
+    public_url: str
+    key_name: str
+    #: An imported key (``nix-cache:signingKey``); ``None`` means the program generates one.
+    signing_key: NixKeyPair | None = field(repr=False)
+    verify: bool
+
+
+class _Reader:
+    """Reads raw values and collects problems instead of stopping at the first."""
+
+    def __init__(self, raw: Mapping[str, str], secret_keys: Collection[str]) -> None:
+        self.raw = raw
+        self.secret_keys = secret_keys
+        self.problems: list[str] = []
+
+    def problem(self, key: str, what: str) -> None:
+        self.problems.append(f"{key}: {what}")
+
+    def text(self, key: str) -> str | None:
+        value = self.raw.get(key)
+        return None if value is None or value == "" else str(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.text(key)
+        if value is None:
+            return default
+        if value.strip().lower() in _TRUE:
+            return True
+        if value.strip().lower() in _FALSE:
+            return False
+        self.problem(key, f"must be true or false, not {value!r}")
+        return default
+
+    def count(self, key: str, default: int) -> int:
+        value = self.text(key)
+        if value is None:
+            return default
+        try:
+            number = int(value.strip())
+        except ValueError:
+            self.problem(key, f"must be a whole number, not {value!r}")
+            return default
+        if number < 0:
+            self.problem(key, f"must not be negative, got {number}")
+            return default
+        return number
+
+    def secret(self, key: str) -> str | None:
+        value = self.text(key)
+        if value is not None and key not in self.secret_keys:
+            self.problem(key, f"is in clear text; set it with `pulumi config set --secret {key}`")
+        return value
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why S3 would reject ``name`` as a bucket name (the AWS naming rules MinIO enforces)."""
+    if not _BUCKET.fullmatch(name):
+        return (
+            f"{name!r} is not a valid bucket name: use 3-63 lower-case letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit"
+        )
+    if ".." in name or ".-" in name or "-." in name:
+        return f"{name!r} is not a valid bucket name: no '..', '.-' or '-.'"
+    if _is_ip_address(name):
+        return f"{name!r} is not a valid bucket name: it must not look like an IP address"
+    if name.startswith("xn--") or name.endswith("-s3alias"):
+        return f"{name!r} is not a valid bucket name: 'xn--' and '-s3alias' are reserved"
+    return None
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def server_problem(server: str) -> str | None:
+    """Why ``server`` is not the ``host[:port]`` that the MinIO provider wants."""
+    if "://" in server:
+        return f"{server!r} must be host[:port] without a scheme; use minio:minioSsl for https"
+    if "/" in server or "?" in server:
+        return f"{server!r} must be host[:port] without a path"
+    if "@" in server or "#" in server:
+        return f"{server!r} must be host[:port] without a login or fragment"
+    parts = urlsplit(f"//{server}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return f"{server!r} has an invalid port"
+    host = parts.hostname or ""
+    if not (_HOST.fullmatch(host) or _is_ip_address(host)) or server.endswith(":"):
+        return f"{server!r} is not host[:port]"
+    return None
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a substituter URL (http or https, a host, no query, fragment or login)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return f"{url!r} must start with http:// or https://"
+    if not parts.hostname:
+        return f"{url!r} has no host"
+    if parts.query or "?" in url:
+        return f"{url!r} must not have a query: Nix appends paths to it"
+    if parts.fragment or "#" in url:
+        return f"{url!r} must not have a fragment"
+    if parts.username or parts.password:
+        return f"{url!r} must not carry a login: the cache is read anonymously"
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return f"{url!r} has an invalid port"
+    return None
+
+
+def store_dir_problem(store_dir: str) -> str | None:
+    if not store_dir.startswith("/") or store_dir.endswith("/") or re.search(r"\s", store_dir):
+        return f"{store_dir!r} must be an absolute path without trailing '/' or whitespace"
+    return None
+
+
+def parse_config(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> CacheConfig:
+    """Parse and validate the whole config; raise one ``ConfigError`` that lists every problem."""
+    read = _Reader(raw, secret_keys)
+
+    server = read.text("minio:minioServer")
+    if server is None:
+        read.problem("minio:minioServer", "is required: the MinIO S3 API as host[:port]")
+    elif problem := server_problem(server):
+        read.problem("minio:minioServer", problem)
+    user = read.text("minio:minioUser")
+    if user is None:
+        read.problem("minio:minioUser", "is required: the MinIO admin user the program acts as")
+    if read.secret("minio:minioPassword") is None:
+        read.problem(
+            "minio:minioPassword",
+            "is required; set it with `pulumi config set --secret minio:minioPassword`",
+        )
+    use_ssl = read.boolean("minio:minioSsl", False)
+    minio = MinioConnection(
+        server=server or "",
+        user=user or "",
+        use_ssl=use_ssl,
+        cacert_file=read.text("minio:minioCacertFile"),
+        insecure=read.boolean("minio:minioInsecure", False),
+    )
+
+    bucket = read.text(f"{PROJECT}:bucket") or DEFAULT_BUCKET
+    if problem := bucket_name_problem(bucket):
+        read.problem(f"{PROJECT}:bucket", problem)
+    writer = read.text(f"{PROJECT}:writer") or DEFAULT_WRITER
+    if not _WRITER.fullmatch(writer):
+        read.problem(
+            f"{PROJECT}:writer",
+            f"{writer!r} must be 3-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    elif writer == user:
+        read.problem(f"{PROJECT}:writer", f"{writer!r} is the MinIO admin user; the writer must be its own")
+
+    store_dir = read.text(f"{PROJECT}:storeDir") or DEFAULT_STORE_DIR
+    if problem := store_dir_problem(store_dir):
+        read.problem(f"{PROJECT}:storeDir", problem)
+
+    public_url = read.text(f"{PROJECT}:publicUrl")
+    if public_url is None:
+        public_url = f"{minio.endpoint_url}/{bucket}"
+    elif problem := public_url_problem(public_url):
+        read.problem(f"{PROJECT}:publicUrl", problem)
+    public_url = public_url.rstrip("/")
+
+    signing_key = _signing_key(read)
+    key_name = read.text(f"{PROJECT}:keyName")
+    if key_name is None:
+        key_name = signing_key.name if signing_key else f"{urlsplit(public_url).hostname or 'cache'}-1"
+    elif problem := key_name_problem(key_name):
+        read.problem(f"{PROJECT}:keyName", f"{key_name!r} {problem}")
+    if signing_key and signing_key.name != key_name:
+        read.problem(
+            f"{PROJECT}:signingKey",
+            f"is named {signing_key.name!r} but {PROJECT}:keyName is {key_name!r}; make them agree",
+        )
+
+    config = CacheConfig(
+        minio=minio,
+        bucket=bucket,
+        writer=writer,
+        protect=read.boolean(f"{PROJECT}:protect", DEFAULT_PROTECT),
+        expire_days=read.count(f"{PROJECT}:expireDays", DEFAULT_EXPIRE_DAYS),
+        store_dir=store_dir,
+        want_mass_query=read.boolean(f"{PROJECT}:wantMassQuery", DEFAULT_WANT_MASS_QUERY),
+        priority=read.count(f"{PROJECT}:priority", DEFAULT_PRIORITY),
+        public_url=public_url,
+        key_name=key_name,
+        signing_key=signing_key,
+        verify=read.boolean(f"{PROJECT}:verify", DEFAULT_VERIFY),
+    )
+    if read.problems:
+        raise ConfigError(read.problems)
+    return config
+
+
+def _signing_key(read: _Reader) -> NixKeyPair | None:
+    key = f"{PROJECT}:signingKey"
+    text = read.secret(key)
+    if text is None:
+        return None
+    try:
+        return parse_secret_key(text)
+    except NixKeyError as error:
+        read.problem(key, str(error))
+        return None
+
+
+#: Every key the program reads; ``load_config`` hands exactly these to ``parse_config``.
+CONFIG_KEYS = (
+    "minio:minioServer",
+    "minio:minioUser",
+    "minio:minioPassword",
+    "minio:minioSsl",
+    "minio:minioCacertFile",
+    "minio:minioInsecure",
+    *(
+        f"{PROJECT}:{name}"
+        for name in (
+            "bucket",
+            "writer",
+            "protect",
+            "expireDays",
+            "storeDir",
+            "wantMassQuery",
+            "priority",
+            "publicUrl",
+            "keyName",
+            "signingKey",
+            "verify",
+        )
+    ),
+)
+
+
+def load_config() -> CacheConfig:
+    """Read the stack's config from the Pulumi runtime and validate it."""
+    raw: dict[str, str] = {}
+    secret_keys = set()
+    for key in CONFIG_KEYS:
+        value = pulumi.runtime.get_config(key)
+        if value is not None:
+            raw[key] = value
+        if pulumi.runtime.is_config_secret(key):
+            secret_keys.add(key)
+    return parse_config(raw, secret_keys)

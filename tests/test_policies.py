@@ -1,0 +1,59 @@
+"""Least privilege, statement by statement."""
+
+from __future__ import annotations
+
+import json
+
+from components.policies import anonymous_download_policy, to_json, writer_policy
+
+
+def _statements(document: dict) -> list[dict]:  # type: ignore[type-arg]
+    return json.loads(to_json(document))["Statement"]  # type: ignore[no-any-return]
+
+
+def test_anonymous_may_only_get_objects() -> None:
+    """Anonymous clients get s3:GetObject on the bucket's objects: no listing, no writes."""
+    [statement] = _statements(anonymous_download_policy("nix-cache"))
+    assert statement == {
+        "Effect": "Allow",
+        "Principal": {"AWS": ["*"]},
+        "Action": ["s3:GetObject"],
+        "Resource": ["arn:aws:s3:::nix-cache/*"],
+    }
+
+
+def test_writer_gets_what_nix_copy_needs_on_its_bucket() -> None:
+    """Bucket-level: location, listing (404 instead of 403), multipart listing."""
+    bucket_statement, _ = _statements(writer_policy("nix-cache"))
+    assert bucket_statement["Effect"] == "Allow"
+    assert bucket_statement["Resource"] == ["arn:aws:s3:::nix-cache"]
+    assert set(bucket_statement["Action"]) == {
+        "s3:GetBucketLocation",
+        "s3:ListBucket",
+        "s3:ListBucketMultipartUploads",
+    }
+
+
+def test_writer_gets_what_nix_copy_needs_on_objects() -> None:
+    _, object_statement = _statements(writer_policy("nix-cache"))
+    assert object_statement["Effect"] == "Allow"
+    assert object_statement["Resource"] == ["arn:aws:s3:::nix-cache/*"]
+    assert set(object_statement["Action"]) == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+    }
+
+
+def test_writer_policy_has_no_principal_no_wildcards_and_no_delete() -> None:
+    """An identity policy carries no Principal (MinIO drops it); nothing outside the bucket; no delete."""
+    for statement in _statements(writer_policy("other")):
+        assert "Principal" not in statement
+        assert all(r.startswith("arn:aws:s3:::other") for r in statement["Resource"])
+        assert not any("*" in action or "Delete" in action for action in statement["Action"])
+
+
+def test_json_is_canonical() -> None:
+    """The same policy always serialises to the same string, so it never shows a spurious diff."""
+    assert to_json(writer_policy("b")) == to_json(json.loads(to_json(writer_policy("b"))))
