@@ -71,6 +71,4 @@ class CacheBucket(pulumi.ComponentResource):
             etag=hashlib.md5(args.cache_info.encode(), usedforsecurity=False).hexdigest(),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs(
-            {"bucketName": bucket_name, "cacheInfoEtag": self.cache_info.etag}
-        )
+        self.register_outputs({"bucketName": bucket_name, "cacheInfoEtag": self.cache_info.etag})

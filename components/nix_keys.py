@@ -81,4 +81,3 @@ def parse_secret_key(text: str) -> NixKeyPair:
     if bytes(SigningKey(seed).verify_key) != public:
         raise NixKeyError("is corrupt: its public half does not belong to its secret half")
     return NixKeyPair(name, _encode(name, raw), _encode(name, public))
-

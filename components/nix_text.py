@@ -14,11 +14,7 @@ CACHE_INFO_CONTENT_TYPE = "text/x-nix-cache-info"
 
 def nix_cache_info(store_dir: str, want_mass_query: bool, priority: int) -> str:
     """The object at the bucket root that makes Nix accept the bucket as a binary cache."""
-    return (
-        f"StoreDir: {store_dir}\n"
-        f"WantMassQuery: {1 if want_mass_query else 0}\n"
-        f"Priority: {priority}\n"
-    )
+    return f"StoreDir: {store_dir}\nWantMassQuery: {1 if want_mass_query else 0}\nPriority: {priority}\n"
 
 
 def _nix_string(value: str) -> str:
@@ -41,19 +37,12 @@ def nixos_module(substituter_url: str, public_key: str) -> str:
 
 def nix_conf(substituter_url: str, public_key: str) -> str:
     """The same two settings for ``/etc/nix/nix.conf`` on machines without NixOS."""
-    return (
-        f"extra-substituters = {substituter_url}\n"
-        f"extra-trusted-public-keys = {public_key}\n"
-    )
+    return f"extra-substituters = {substituter_url}\nextra-trusted-public-keys = {public_key}\n"
 
 
 def aws_credentials(profile: str, access_key: str, secret_key: str) -> str:
     """An ``~/.aws/credentials`` profile for the writer; the result is secret."""
-    return (
-        f"[{profile}]\n"
-        f"aws_access_key_id = {access_key}\n"
-        f"aws_secret_access_key = {secret_key}\n"
-    )
+    return f"[{profile}]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
 
 
 def s3_store_url(bucket: str, profile: str, endpoint: str, use_ssl: bool) -> str:

@@ -21,12 +21,12 @@ GOOD = {
 SECRET = {"minio:minioPassword", "nix-cache:signingKey"}
 
 
-def parse(**overrides: str) -> cfg.CacheConfig:
+def parse(**overrides: str | None) -> cfg.CacheConfig:
     raw = {**GOOD, **{k.replace("__", ":"): v for k, v in overrides.items()}}
     return parse_config({k: v for k, v in raw.items() if v is not None}, SECRET)
 
 
-def problems(**overrides: str) -> tuple[str, ...]:
+def problems(**overrides: str | None) -> tuple[str, ...]:
     with pytest.raises(ConfigError) as error:
         parse(**overrides)
     return error.value.problems
@@ -35,7 +35,8 @@ def problems(**overrides: str) -> tuple[str, ...]:
 def test_defaults_are_the_safe_choice() -> None:
     config = parse()
     assert (config.bucket, config.writer) == ("nix-cache", "nixbuilder")
-    assert config.protect and config.verify
+    assert config.protect
+    assert config.verify
     assert config.expire_days == 30
     assert (config.store_dir, config.want_mass_query, config.priority) == ("/nix/store", True, 40)
     assert config.public_url == "https://s3.homelab.local/nix-cache"
@@ -50,9 +51,7 @@ def test_public_url_follows_ssl_and_port() -> None:
 
 
 def test_public_url_trailing_slash_is_dropped() -> None:
-    assert parse(**{"nix-cache__publicUrl": "https://cache.example/"}).public_url == (
-        "https://cache.example"
-    )
+    assert parse(**{"nix-cache__publicUrl": "https://cache.example/"}).public_url == ("https://cache.example")
 
 
 def test_defaults_agree_with_the_pulumi_yaml_schema() -> None:
@@ -77,15 +76,25 @@ def test_homelab_example_stack_is_valid_once_the_password_is_set() -> None:
     example = yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())["config"]
     assert "minio:minioPassword" not in example
     assert problems(**{k.replace(":", "__"): v for k, v in example.items()}, minio__minioPassword=None) == (
-        "minio:minioPassword: is required; set it with "
-        "`pulumi config set --secret minio:minioPassword`",
+        "minio:minioPassword: is required; set it with `pulumi config set --secret minio:minioPassword`",
     )
 
 
 @pytest.mark.parametrize(
     "bucket",
-    ["ab", "Nix-Cache", "-nix", "nix-", "a" * 64, "nix..cache", "nix_cache", "192.168.1.10",
-     "xn--nix", "nix-s3alias", "nix.-cache"],
+    [
+        "ab",
+        "Nix-Cache",
+        "-nix",
+        "nix-",
+        "a" * 64,
+        "nix..cache",
+        "nix_cache",
+        "192.168.1.10",
+        "xn--nix",
+        "nix-s3alias",
+        "nix.-cache",
+    ],
 )
 def test_bucket_names_s3_rejects(bucket: str) -> None:
     [problem] = problems(**{"nix-cache__bucket": bucket})
@@ -106,7 +115,8 @@ def test_signing_key_must_be_a_nix_secret_key() -> None:
 def test_signing_key_name_must_agree_with_key_name() -> None:
     key = generate_key_pair("other-1").secret_key
     [problem] = problems(**{"nix-cache__signingKey": key, "nix-cache__keyName": "s3.homelab.local-1"})
-    assert "named 'other-1'" in problem and problem.startswith("nix-cache:signingKey: ")
+    assert "named 'other-1'" in problem
+    assert problem.startswith("nix-cache:signingKey: ")
 
 
 def test_imported_signing_key_names_the_key() -> None:
@@ -129,7 +139,10 @@ def test_secrets_in_clear_are_refused() -> None:
 
 
 @pytest.mark.parametrize("key", ["nix-cache:expireDays", "nix-cache:priority"])
-@pytest.mark.parametrize(("value", "message"), [("-1", "must not be negative"), ("1.5", "must be a whole number"), ("soon", "must be a whole number")])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("-1", "must not be negative"), ("1.5", "must be a whole number"), ("soon", "must be a whole number")],
+)
 def test_days_and_priority_are_non_negative_integers(key: str, value: str, message: str) -> None:
     [problem] = problems(**{key.replace(":", "__"): value})
     assert problem.startswith(f"{key}: {message}")
@@ -149,7 +162,8 @@ def test_days_and_priority_are_non_negative_integers(key: str, value: str, messa
 )
 def test_public_url_must_be_plain_http_or_https(url: str, message: str) -> None:
     [problem] = problems(**{"nix-cache__publicUrl": url})
-    assert problem.startswith("nix-cache:publicUrl: ") and message in problem
+    assert problem.startswith("nix-cache:publicUrl: ")
+    assert message in problem
 
 
 @pytest.mark.parametrize(
@@ -181,7 +195,8 @@ def test_store_dir_must_be_absolute() -> None:
 
 def test_writer_must_not_be_the_admin() -> None:
     [problem] = problems(**{"nix-cache__writer": "admin"})
-    assert problem.startswith("nix-cache:writer: ") and "admin user" in problem
+    assert problem.startswith("nix-cache:writer: ")
+    assert "admin user" in problem
 
 
 def test_missing_connection_is_named() -> None:
@@ -205,7 +220,12 @@ def test_all_problems_are_reported_together() -> None:
         }
     )
     assert sorted(m.split(": ")[0] for m in messages) == sorted(
-        ["nix-cache:bucket", "nix-cache:expireDays", "nix-cache:priority", "nix-cache:keyName",
-         "nix-cache:publicUrl"]
+        [
+            "nix-cache:bucket",
+            "nix-cache:expireDays",
+            "nix-cache:priority",
+            "nix-cache:keyName",
+            "nix-cache:publicUrl",
+        ]
     )
     assert "5 problem(s)" in str(ConfigError(list(messages)))

@@ -61,5 +61,11 @@ def test_push_command_quotes_the_url_for_the_shell() -> None:
 
 def test_sign_command_uses_a_key_file_named_after_the_key() -> None:
     assert shlex.split(sign_command("s3.example-2")) == [
-        "nix", "store", "sign", "--recursive", "--key-file", "/etc/nix/s3.example-2.sec", "./result",
+        "nix",
+        "store",
+        "sign",
+        "--recursive",
+        "--key-file",
+        "/etc/nix/s3.example-2.sec",
+        "./result",
     ]

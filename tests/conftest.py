@@ -1,0 +1,84 @@
+"""Shared fixtures: Pulumi mocks that record every registered resource."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.nix_keys import generate_key_pair
+
+DYNAMIC = "pulumi-python:dynamic:Resource"
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers like the providers would, and remembers what the program asked for."""
+
+    def __init__(self) -> None:
+        self.registered: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.registered.append(args)
+        outputs = dict(args.inputs)
+        if args.typ == "minio:index/iamUser:IamUser":
+            outputs["secret"] = "writer-secret-from-provider"
+        elif args.typ == DYNAMIC:
+            pair = generate_key_pair(args.inputs["key_name"])
+            outputs.update(public_key=pair.public_key, secret_key=pair.secret_key)
+        elif args.typ == "minio:index/s3Object:S3Object":
+            outputs["etag"] = hashlib.md5(args.inputs["content"].encode()).hexdigest()  # noqa: S324
+        elif args.typ == "command:local:Command":
+            outputs["stdout"] = "nix-cache: served"
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return {}, []
+
+    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
+        return [r for r in self.registered if r.typ == typ]
+
+    def one(self, typ: str) -> pulumi.runtime.MockResourceArgs:
+        [resource] = self.of_type(typ)
+        return resource
+
+
+BASE_CONFIG = {
+    "minio:minioServer": "127.0.0.1:9000",
+    "minio:minioUser": "admin",
+    "minio:minioPassword": "correct-horse",
+}
+
+
+@pytest.fixture
+def mocks() -> Iterator[RecordingMocks]:
+    """Fresh mocks and the base config for every test; the runtime is reset afterwards."""
+    recording = RecordingMocks()
+    pulumi.runtime.set_mocks(recording, project="nix-cache", stack="test", preview=False)
+    pulumi.runtime.set_all_config(BASE_CONFIG, ["minio:minioPassword"])
+    yield recording
+    pulumi.runtime.set_all_config({}, [])
+
+
+class Registration:
+    """What the program asked for a resource, options included (mocks alone do not see options)."""
+
+    def __init__(self, args: pulumi.ResourceTransformationArgs) -> None:
+        self.type = args.type_
+        self.name = args.name
+        self.parent_type = args.opts.parent.pulumi_resource_type if args.opts.parent else None
+        self.protect = bool(args.opts.protect)
+
+
+@pytest.fixture
+def registrations(mocks: RecordingMocks) -> list[Registration]:
+    """Every resource the program registers, with its parent's type and protect flag."""
+    recorded: list[Registration] = []
+
+    def record(args: pulumi.ResourceTransformationArgs) -> None:
+        recorded.append(Registration(args))
+
+    pulumi.runtime.register_stack_transformation(record)
+    return recorded

@@ -1,0 +1,271 @@
+"""The program under Pulumi's mocks: every resource, its properties and options, every output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+from collections import Counter
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.cache import NixBinaryCache, NixBinaryCacheArgs
+from components.config import load_config
+from components.expiry import expiry_rules
+from components.nix_keys import generate_key_pair
+from components.nix_text import nix_cache_info
+from components.policies import anonymous_download_policy, writer_policy
+from tests.conftest import BASE_CONFIG, DYNAMIC, RecordingMocks, Registration
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_OUTPUTS = {"secretKey", "writerSecretKey", "awsCredentials"}
+PLAIN_OUTPUTS = {
+    "substituterUrl",
+    "publicKey",
+    "keyName",
+    "bucketName",
+    "writerAccessKey",
+    "nixosModule",
+    "nixConf",
+    "signCommand",
+    "pushCommand",
+}
+
+
+def _secret_flag(output: pulumi.Output[str]) -> pulumi.Output[bool]:
+    flag: Awaitable[bool] = output.is_secret()
+    return pulumi.Output.from_input(flag)
+
+
+def deploy(config: dict[str, str] | None = None, secret_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run the cache under mocks to completion; return its resolved outputs and which are secret."""
+    pulumi.runtime.set_all_config({**BASE_CONFIG, **(config or {})}, ["minio:minioPassword", *secret_keys])
+    result: dict[str, Any] = {}
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def program() -> pulumi.Output[None]:
+        cache = NixBinaryCache("nix-cache", NixBinaryCacheArgs(config=load_config()))
+        names = list(cache.outputs)
+        values = pulumi.Output.all(*cache.outputs.values())
+        secrets = pulumi.Output.all(*(_secret_flag(output) for output in cache.outputs.values()))
+        return pulumi.Output.all(values, secrets).apply(
+            lambda both: result.update(
+                values=dict(zip(names, both[0], strict=True)),
+                secret=dict(zip(names, both[1], strict=True)),
+            )
+        )
+
+    program()
+    return result
+
+
+def test_resources_are_exactly_the_cache(mocks: RecordingMocks) -> None:
+    """One bucket with its policy, expiry and nix-cache-info; one writer; one key; one check."""
+    deploy()
+    assert Counter(r.typ for r in mocks.registered) == {
+        "nix-cache:index:NixBinaryCache": 1,
+        "nix-cache:index:CacheBucket": 1,
+        "nix-cache:index:CacheWriter": 1,
+        "nix-cache:index:SigningKey": 1,
+        "nix-cache:index:ServedCheck": 1,
+        "minio:index/s3Bucket:S3Bucket": 1,
+        "minio:index/s3BucketPolicy:S3BucketPolicy": 1,
+        "minio:index/ilmPolicy:IlmPolicy": 1,
+        "minio:index/s3Object:S3Object": 1,
+        "minio:index/iamUser:IamUser": 1,
+        "minio:index/iamPolicy:IamPolicy": 1,
+        "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment": 1,
+        DYNAMIC: 1,
+        "command:local:Command": 1,
+    }
+
+
+def test_every_resource_has_its_component_as_parent(registrations: list[Registration]) -> None:
+    deploy()
+    parents = {r.type: r.parent_type for r in registrations}
+    assert parents == {
+        "nix-cache:index:NixBinaryCache": None,
+        "nix-cache:index:CacheBucket": "nix-cache:index:NixBinaryCache",
+        "nix-cache:index:CacheWriter": "nix-cache:index:NixBinaryCache",
+        "nix-cache:index:SigningKey": "nix-cache:index:NixBinaryCache",
+        "nix-cache:index:ServedCheck": "nix-cache:index:NixBinaryCache",
+        "minio:index/s3Bucket:S3Bucket": "nix-cache:index:CacheBucket",
+        "minio:index/s3BucketPolicy:S3BucketPolicy": "nix-cache:index:CacheBucket",
+        "minio:index/ilmPolicy:IlmPolicy": "nix-cache:index:CacheBucket",
+        "minio:index/s3Object:S3Object": "nix-cache:index:CacheBucket",
+        "minio:index/iamUser:IamUser": "nix-cache:index:CacheWriter",
+        "minio:index/iamPolicy:IamPolicy": "nix-cache:index:CacheWriter",
+        "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment": "nix-cache:index:CacheWriter",
+        DYNAMIC: "nix-cache:index:SigningKey",
+        "command:local:Command": "nix-cache:index:ServedCheck",
+    }
+
+
+def test_bucket_and_key_are_protected_by_default(
+    mocks: RecordingMocks, registrations: list[Registration]
+) -> None:
+    """pulumi destroy must not take the bucket (and its data) or the key everyone trusts."""
+    deploy()
+    assert {r.type for r in registrations if r.protect} == {"minio:index/s3Bucket:S3Bucket", DYNAMIC}
+    bucket = mocks.one("minio:index/s3Bucket:S3Bucket")
+    assert bucket.inputs["bucket"] == "nix-cache"
+    assert bucket.inputs["forceDestroy"] is False
+
+
+def test_protection_can_be_turned_off(registrations: list[Registration]) -> None:
+    deploy({"nix-cache:protect": "false"})
+    assert not any(r.protect for r in registrations)
+
+
+def test_anonymous_policy_is_get_object_only(mocks: RecordingMocks) -> None:
+    deploy()
+    policy = mocks.one("minio:index/s3BucketPolicy:S3BucketPolicy")
+    assert policy.inputs["bucket"] == "nix-cache"
+    document = json.loads(policy.inputs["policy"])
+    assert document == anonymous_download_policy("nix-cache")
+    assert [s["Action"] for s in document["Statement"]] == [["s3:GetObject"]]
+
+
+def test_writer_user_policy_and_attachment(mocks: RecordingMocks) -> None:
+    deploy({"nix-cache:bucket": "my-cache", "nix-cache:writer": "ci-builder"})
+    user = mocks.one("minio:index/iamUser:IamUser")
+    assert user.inputs["name"] == "ci-builder"
+    assert "secret" not in user.inputs, "the provider generates the writer secret"
+    policy = mocks.one("minio:index/iamPolicy:IamPolicy")
+    assert policy.inputs["name"] == "my-cache-write"
+    assert json.loads(policy.inputs["policy"]) == writer_policy("my-cache")
+    attachment = mocks.one("minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment")
+    assert (attachment.inputs["userName"], attachment.inputs["policyName"]) == (
+        "ci-builder",
+        "my-cache-write",
+    )
+
+
+def test_expiry_rules_are_the_computed_cover(mocks: RecordingMocks) -> None:
+    deploy({"nix-cache:expireDays": "14"})
+    ilm = mocks.one("minio:index/ilmPolicy:IlmPolicy")
+    assert ilm.inputs["bucket"] == "nix-cache"
+    assert [(r["id"], r["filter"], r["expiration"], r["status"]) for r in ilm.inputs["rules"]] == [
+        (rule.rule_id, rule.prefix, f"{rule.days}d", "Enabled") for rule in expiry_rules(14)
+    ]
+    assert not any(r["filter"] in ("", "n", "ni", "nix") for r in ilm.inputs["rules"])
+
+
+def test_no_expiry_when_kept_forever(mocks: RecordingMocks) -> None:
+    deploy({"nix-cache:expireDays": "0"})
+    assert mocks.of_type("minio:index/ilmPolicy:IlmPolicy") == []
+
+
+def test_cache_info_object(mocks: RecordingMocks) -> None:
+    """nix-cache-info carries the configured fields, its content type and an etag for drift."""
+    deploy({"nix-cache:priority": "30", "nix-cache:wantMassQuery": "false"})
+    obj = mocks.one("minio:index/s3Object:S3Object")
+    expected = nix_cache_info("/nix/store", False, 30)
+    assert obj.inputs["objectName"] == "nix-cache-info"
+    assert obj.inputs["bucketName"] == "nix-cache"
+    assert obj.inputs["content"] == expected == "StoreDir: /nix/store\nWantMassQuery: 0\nPriority: 30\n"
+    assert obj.inputs["contentType"] == "text/x-nix-cache-info"
+    assert obj.inputs["etag"] == hashlib.md5(expected.encode()).hexdigest()  # noqa: S324
+
+
+def test_generated_key_is_named_and_secret(mocks: RecordingMocks) -> None:
+    result = deploy({"nix-cache:keyName": "homelab-3"})
+    assert mocks.one(DYNAMIC).inputs["key_name"] == "homelab-3"
+    assert result["values"]["keyName"] == "homelab-3"
+    assert result["values"]["publicKey"].startswith("homelab-3:")
+    assert result["secret"]["secretKey"]
+
+
+def test_imported_key_creates_no_key_resource(mocks: RecordingMocks) -> None:
+    pair = generate_key_pair("imported-1")
+    result = deploy({"nix-cache:signingKey": pair.secret_key}, secret_keys=("nix-cache:signingKey",))
+    assert mocks.of_type(DYNAMIC) == []
+    assert result["values"]["publicKey"] == pair.public_key
+    assert result["values"]["secretKey"] == pair.secret_key
+    assert result["secret"]["secretKey"]
+
+
+def test_served_check_fetches_anonymously_with_the_ca(mocks: RecordingMocks) -> None:
+    deploy({"minio:minioCacertFile": "/etc/ssl/ca.pem", "minio:minioSsl": "true"})
+    check = mocks.one("command:local:Command")
+    env = check.inputs["environment"]
+    assert env["NIX_CACHE_URL"] == "https://127.0.0.1:9000/nix-cache"
+    assert env["NIX_CACHE_EXPECTED"] == nix_cache_info("/nix/store", True, 40)
+    assert env["NIX_CACHE_CACERT"] == "/etc/ssl/ca.pem"
+    assert "correct-horse" not in json.dumps(check.inputs), "no credentials: the check is anonymous"
+
+
+def test_served_check_can_be_turned_off(mocks: RecordingMocks) -> None:
+    deploy({"nix-cache:verify": "false"})
+    assert mocks.of_type("command:local:Command") == []
+
+
+def test_outputs_are_complete_and_secrets_are_secret(mocks: RecordingMocks) -> None:
+    result = deploy()
+    assert set(result["values"]) == SECRET_OUTPUTS | PLAIN_OUTPUTS
+    assert {name for name, secret in result["secret"].items() if secret} == SECRET_OUTPUTS
+
+
+def test_no_secret_leaks_into_a_plain_output(mocks: RecordingMocks) -> None:
+    result = deploy()
+    values = result["values"]
+    secrets = [values["writerSecretKey"], values["secretKey"].partition(":")[2], "correct-horse"]
+    for name in PLAIN_OUTPUTS:
+        assert not any(secret in values[name] for secret in secrets), name
+
+
+def test_paste_ready_outputs(mocks: RecordingMocks) -> None:
+    values = deploy()["values"]
+    assert values["substituterUrl"] == "http://127.0.0.1:9000/nix-cache"
+    assert values["bucketName"] == "nix-cache"
+    assert values["writerAccessKey"] == "nixbuilder"
+    assert values["writerSecretKey"] == "writer-secret-from-provider"
+    assert values["awsCredentials"] == (
+        "[nixbuilder]\naws_access_key_id = nixbuilder\naws_secret_access_key = writer-secret-from-provider\n"
+    )
+    assert f'"{values["publicKey"]}"' in values["nixosModule"]
+    assert values["nixConf"].splitlines() == [
+        "extra-substituters = http://127.0.0.1:9000/nix-cache",
+        f"extra-trusted-public-keys = {values['publicKey']}",
+    ]
+    assert values["pushCommand"] == (
+        "nix copy --to 's3://nix-cache?profile=nixbuilder&endpoint=127.0.0.1:9000&scheme=http"
+        "&compression=zstd&parallel-compression=true' ./result"
+    )
+    assert values["signCommand"] == (
+        "nix store sign --recursive --key-file /etc/nix/127.0.0.1-1.sec ./result"
+    )
+
+
+def test_bad_config_stops_the_program_before_any_resource(mocks: RecordingMocks) -> None:
+    """The program itself reports every problem with its key and registers nothing."""
+    pulumi.runtime.set_all_config(
+        {**BASE_CONFIG, "nix-cache:bucket": "Bad_Bucket", "nix-cache:expireDays": "-1"},
+        ["minio:minioPassword"],
+    )
+    with pytest.raises(pulumi.RunError) as error:
+        runpy.run_path(str(ROOT / "__main__.py"))
+    assert "nix-cache:bucket: 'Bad_Bucket' is not a valid bucket name" in str(error.value)
+    assert "nix-cache:expireDays: must not be negative" in str(error.value)
+    assert mocks.registered == []
+
+
+def test_program_exports_every_output(mocks: RecordingMocks) -> None:
+    """__main__ builds the cache and exports each of its outputs under the same name."""
+    exported: list[str] = []
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def program() -> None:
+        original = pulumi.export
+        try:
+            pulumi.export = lambda name, value: exported.append(name)
+            runpy.run_path(str(ROOT / "__main__.py"))
+        finally:
+            pulumi.export = original
+
+    program()
+    assert set(exported) == SECRET_OUTPUTS | PLAIN_OUTPUTS
