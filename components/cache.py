@@ -57,7 +57,7 @@ class NixBinaryCache(pulumi.ComponentResource):
         )
         self.signing_key = SigningKey(
             f"{name}-signing-key",
-            SigningKeyArgs(key_name=config.key_name, imported=config.signing_key, protect=config.protect),
+            SigningKeyArgs(key_name=config.key_name, imported=config.signing_key),
             pulumi.ResourceOptions(parent=self),
         )
         self.served_check = (

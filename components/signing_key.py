@@ -1,7 +1,9 @@
 """The cache's signing key: generated once into the stack state, or imported from config.
 
 A generated key is a Pulumi dynamic resource, so it is made exactly once, kept in the state as a secret
-and replaced only when its name changes: rotating the key means bumping the name's suffix.
+and replaced only when its name changes: rotating the key means bumping the name's suffix. It is not
+protected, since protection would block exactly that replacement; the data it signs is in the
+(protected) bucket.
 """
 
 from __future__ import annotations
@@ -54,7 +56,6 @@ class SigningKeyArgs:
     key_name: str
     #: A key from ``nix-cache:signingKey``; when set, nothing is generated.
     imported: NixKeyPair | None
-    protect: bool
 
 
 class SigningKey(pulumi.ComponentResource):
@@ -70,7 +71,7 @@ class SigningKey(pulumi.ComponentResource):
             self.generated = NixSigningKeyResource(
                 f"{name}-ed25519",
                 args.key_name,
-                pulumi.ResourceOptions(parent=self, protect=args.protect),
+                pulumi.ResourceOptions(parent=self),
             )
             self.public_key = self.generated.public_key
             self.secret_key = pulumi.Output.secret(self.generated.secret_key)

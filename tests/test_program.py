@@ -105,12 +105,12 @@ def test_every_resource_has_its_component_as_parent(registrations: list[Registra
     }
 
 
-def test_bucket_and_key_are_protected_by_default(
+def test_only_the_bucket_is_protected_by_default(
     mocks: RecordingMocks, registrations: list[Registration]
 ) -> None:
-    """pulumi destroy must not take the bucket (and its data) or the key everyone trusts."""
+    """pulumi destroy must not take the bucket and its data; the key stays replaceable for rotation."""
     deploy()
-    assert {r.type for r in registrations if r.protect} == {"minio:index/s3Bucket:S3Bucket", DYNAMIC}
+    assert [r.type for r in registrations if r.protect] == ["minio:index/s3Bucket:S3Bucket"]
     bucket = mocks.one("minio:index/s3Bucket:S3Bucket")
     assert bucket.inputs["bucket"] == "nix-cache"
     assert bucket.inputs["forceDestroy"] is False

@@ -1,0 +1,114 @@
+"""The real Pulumi CLI, offline, on a local file backend with a passphrase secrets provider."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devtools.toolchain import ROOT, Toolchain
+
+
+class PulumiError(RuntimeError):
+    def __init__(self, args: list[str], result: subprocess.CompletedProcess[str]) -> None:
+        self.result = result
+        super().__init__(
+            f"pulumi {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+        )
+
+
+@dataclass(frozen=True)
+class PulumiStack:
+    """One stack of this project; state, passphrase and (optionally) stack config kept under ``state_dir``."""
+
+    toolchain: Toolchain
+    state_dir: Path
+    stack: str
+    #: Where the stack's config lives; ``None`` means the usual ``Pulumi.<stack>.yaml`` beside Pulumi.yaml.
+    config_file: Path | None = None
+    project_dir: Path = ROOT
+
+    @property
+    def backend_url(self) -> str:
+        return f"file://{self.state_dir / 'backend'}"
+
+    @property
+    def passphrase_file(self) -> Path:
+        return self.state_dir / "passphrase"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.toolchain.offline_env(),
+            "PULUMI_BACKEND_URL": self.backend_url,
+            "PULUMI_CONFIG_PASSPHRASE_FILE": str(self.passphrase_file),
+        }
+
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        command = [self.toolchain.tool("pulumi"), *args, "--non-interactive"]
+        result = subprocess.run(
+            command,
+            cwd=self.project_dir,
+            env=self.env(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise PulumiError(list(args), result)
+        return result
+
+    def _stack_args(self) -> list[str]:
+        args = ["--stack", self.stack]
+        if self.config_file is not None:
+            args += ["--config-file", str(self.config_file)]
+        return args
+
+    def init(self) -> None:
+        """Create the backend, passphrase and stack if they do not exist yet; idempotent."""
+        (self.state_dir / "backend").mkdir(parents=True, exist_ok=True)
+        if not self.passphrase_file.exists():
+            self.passphrase_file.touch(mode=0o600)
+            self.passphrase_file.write_text(secrets.token_urlsafe(32))
+        listed = self.run("stack", "ls", "--json").stdout
+        if self.stack not in {entry["name"] for entry in json.loads(listed or "[]")}:
+            self.run("stack", "init", self.stack, "--secrets-provider", "passphrase")
+
+    def set_config(self, key: str, value: str, *, secret: bool = False) -> None:
+        """Set one config value; secrets go through stdin, never argv."""
+        flags = ["--secret"] if secret else ["--plaintext"]
+        self.run("config", "set", key, *flags, *self._stack_args(), stdin=value)
+
+    def remove_config(self, key: str) -> None:
+        self.run("config", "rm", key, *self._stack_args())
+
+    def up(self, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("up", "--yes", "--skip-preview", *self._stack_args(), check=check)
+
+    def preview(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("preview", "--diff", *extra, *self._stack_args(), check=check)
+
+    def refresh(self) -> subprocess.CompletedProcess[str]:
+        return self.run("refresh", "--yes", "--skip-preview", *self._stack_args())
+
+    def destroy(self, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("destroy", "--yes", "--skip-preview", *self._stack_args(), check=check)
+
+    def outputs(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        args = ["stack", "output", "--json", "--stack", self.stack]
+        if show_secrets:
+            args.append("--show-secrets")
+        loaded: dict[str, Any] = json.loads(self.run(*args).stdout)
+        return loaded
+
+    def export_state(self) -> str:
+        """The stack's state as stored (secrets encrypted), exactly what sits in the backend."""
+        return self.run("stack", "export", "--stack", self.stack).stdout
