@@ -66,6 +66,18 @@ class PulumiStack:
             raise PulumiError(list(args), result)
         return result
 
+    def spawn_up(self) -> subprocess.Popen[str]:
+        """``pulumi up`` in the background, its output line by line on ``stdout`` (for fault tests)."""
+        command = [self.toolchain.tool("pulumi"), "up", "--yes", "--skip-preview", *self._stack_args()]
+        return subprocess.Popen(
+            [*command, "--non-interactive"],
+            cwd=self.project_dir,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
     def _stack_args(self) -> list[str]:
         args = ["--stack", self.stack]
         if self.config_file is not None:

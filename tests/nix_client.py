@@ -20,6 +20,9 @@ NIX_CONFIG = "\n".join(
         "build-users-group =",
         "substituters =",
         "sandbox = false",
+        # Every look-up asks the cache again: tests change the cache under the client's feet.
+        "narinfo-cache-negative-ttl = 0",
+        "narinfo-cache-positive-ttl = 0",
     ]
 )
 
