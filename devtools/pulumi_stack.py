@@ -93,6 +93,11 @@ class PulumiStack:
         listed = self.run("stack", "ls", "--json").stdout
         if self.stack not in {entry["name"] for entry in json.loads(listed or "[]")}:
             self.run("stack", "init", self.stack, "--secrets-provider", "passphrase")
+            if self.config_file is not None:
+                # `stack init` takes no --config-file; move the file it wrote (with the passphrase salt).
+                written = self.project_dir / f"Pulumi.{self.stack}.yaml"
+                self.config_file.parent.mkdir(parents=True, exist_ok=True)
+                written.replace(self.config_file)
 
     def set_config(self, key: str, value: str, *, secret: bool = False) -> None:
         """Set one config value; secrets go through stdin, never argv."""

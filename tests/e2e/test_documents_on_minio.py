@@ -1,0 +1,123 @@
+"""The program's documents on a real MinIO, applied the way the provider would apply them.
+
+Bucket policy, writer policy, lifecycle rules and ``nix-cache-info`` all come from the program's pure
+functions; MinIO, ``mc`` and the Nix client are real. This judges what the documents do on MinIO,
+independently of the Pulumi provider that carries them there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.expiry import expiry_rules
+from components.nix_keys import generate_key_pair
+from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
+from components.policies import anonymous_download_policy, to_json, writer_policy
+from devtools.minio_server import MinioServer
+from devtools.toolchain import Toolchain
+from tests.e2e.harness import ANONYMOUS_EXPECTED, WRITER_EXPECTED, CacheUnderTest
+from tests.nix_client import NixClient
+
+BUCKET = "nix-cache"
+WRITER = "nixbuilder"
+
+
+def mc(toolchain: Toolchain, minio: MinioServer, config_dir: Path, *args: str) -> None:
+    env = {
+        **os.environ,
+        "MC_CONFIG_DIR": str(config_dir),
+        "MC_HOST_cache": f"http://{minio.credentials.user}:{minio.credentials.password}@{minio.address}",
+    }
+    subprocess.run(
+        [toolchain.tool("mc"), "--quiet", *args], env=env, check=True, capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="module")
+def cache(
+    toolchain: Toolchain, minio: MinioServer, tmp_path_factory: pytest.TempPathFactory
+) -> CacheUnderTest:
+    workdir = tmp_path_factory.mktemp("documents")
+    key = generate_key_pair("127.0.0.1-1")
+    writer_secret = secrets.token_urlsafe(24)
+    under_test = CacheUnderTest(
+        minio=minio,
+        nix=NixClient(workdir / "nix"),
+        workdir=workdir,
+        bucket=BUCKET,
+        substituter_url=f"{minio.endpoint_url}/{BUCKET}",
+        public_key=key.public_key,
+        secret_key=key.secret_key,
+        writer_access_key=WRITER,
+        writer_secret_key=writer_secret,
+    )
+    admin = under_test.admin()
+    admin.create_bucket(Bucket=BUCKET)
+    admin.put_bucket_policy(Bucket=BUCKET, Policy=to_json(anonymous_download_policy(BUCKET)))
+    admin.put_bucket_lifecycle_configuration(
+        Bucket=BUCKET,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": r.rule_id,
+                    "Filter": {"Prefix": r.prefix},
+                    "Status": "Enabled",
+                    "Expiration": {"Days": r.days},
+                }
+                for r in expiry_rules(30)
+            ]
+        },
+    )
+    admin.put_object(
+        Bucket=BUCKET,
+        Key="nix-cache-info",
+        Body=nix_cache_info("/nix/store", True, 40).encode(),
+        ContentType=CACHE_INFO_CONTENT_TYPE,
+    )
+    policy_file = workdir / "writer-policy.json"
+    policy_file.write_text(to_json(writer_policy(BUCKET)))
+    mc_dir = workdir / "mc"
+    mc(toolchain, minio, mc_dir, "admin", "policy", "create", "cache", f"{BUCKET}-write", str(policy_file))
+    mc(toolchain, minio, mc_dir, "admin", "user", "add", "cache", WRITER, writer_secret)
+    mc(toolchain, minio, mc_dir, "admin", "policy", "attach", "cache", f"{BUCKET}-write", "--user", WRITER)
+    return under_test
+
+
+def test_anonymous_may_only_download(cache: CacheUnderTest) -> None:
+    assert cache.anonymous_results() == ANONYMOUS_EXPECTED
+
+
+def test_writer_may_do_what_nix_copy_needs_and_nothing_else(cache: CacheUnderTest) -> None:
+    assert cache.writer_results() == WRITER_EXPECTED
+
+
+def test_nix_substitutes_from_minio_only_with_the_trusted_key(cache: CacheUnderTest) -> None:
+    path = cache.publish()
+    trusted = cache.substitute(path)
+    assert trusted.returncode == 0, trusted.stderr
+    assert f"copying path '{path}' from '{cache.substituter_url}'" in trusted.stderr
+    refused = cache.substitute(path, trusted_key=generate_key_pair("127.0.0.1-1").public_key)
+    assert refused.returncode != 0
+    assert "is not signed by any of the keys in 'trusted-public-keys'" in refused.stderr
+
+
+def test_expiry_rules_delete_narinfos_and_nars_but_never_nix_cache_info(cache: CacheUnderTest) -> None:
+    """The rules as MinIO stored them, moved to a past date, empty the cache but for nix-cache-info."""
+    path = cache.publish()
+    uploaded = {k for k in cache.object_keys() if k.endswith((".narinfo", ".ls")) or k.startswith("nar/")}
+    assert any(k.startswith("nar/") for k in uploaded)
+    stored = cache.expire_now()
+    assert sorted((r["ID"], r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in stored) == sorted(
+        (r.rule_id, r.prefix, r.days) for r in expiry_rules(30)
+    )
+    assert cache.wait_until_gone(uploaded) == set(), "objects matched by the rules did not expire"
+    assert "nix-cache-info" in cache.object_keys()
+    gone = cache.substitute(path)
+    assert gone.returncode != 0
+    assert "does not appear to be a binary cache" not in gone.stderr
+    assert cache.anonymous_results()["GetObject nix-cache-info"] == "ok"
