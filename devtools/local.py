@@ -50,8 +50,13 @@ def _minio(toolchain: Toolchain) -> MinioServer:
     )
 
 
-def _stack(toolchain: Toolchain) -> PulumiStack:
-    return PulumiStack(toolchain=toolchain, state_dir=LOCAL / "pulumi", stack=STACK)
+def _stack(toolchain: Toolchain, allow_plugin_download: bool = False) -> PulumiStack:
+    return PulumiStack(
+        toolchain=toolchain,
+        state_dir=LOCAL / "pulumi",
+        stack=STACK,
+        allow_plugin_download=allow_plugin_download,
+    )
 
 
 def up() -> None:
@@ -64,15 +69,25 @@ def up() -> None:
             f"starting MinIO on {server.endpoint_url} ({server.drives} erasure-coded drives in {server.home})"
         )
         server.start()
-    stack = _stack(toolchain)
+    missing = toolchain.missing_plugins()
+    if missing:
+        say(
+            f"resource plugins {missing} are not built locally (see tools/pins.env); "
+            "Pulumi will download them, which needs access to its plugin releases"
+        )
+    stack = _stack(toolchain, allow_plugin_download=bool(missing))
     stack.init()
     stack.set_config("minio:minioServer", server.address)
     stack.set_config("minio:minioUser", server.credentials.user)
     stack.set_config("minio:minioPassword", server.credentials.password, secret=True)
     stack.set_config("minio:minioSsl", "false")
     say("pulumi up (stack 'local')")
-    result = stack.up()
-    print(result.stdout, file=sys.stderr)
+    result = stack.up(check=False)
+    print(result.stdout, result.stderr, sep="", file=sys.stderr)
+    if result.returncode != 0:
+        sys.exit(
+            f"pulumi up failed (exit {result.returncode}); MinIO keeps running: `make local-down` stops it"
+        )
     outputs = stack.outputs()
     print(f"\nSubstituter URL: {outputs['substituterUrl']}")
     print(f"Public key:      {outputs['publicKey']}")

@@ -26,6 +26,16 @@ class Toolchain:
     def tool(self, name: str) -> str:
         return str(self.bin_dir / name)
 
+    def missing_plugins(self) -> list[str]:
+        """The resource plugins the main program needs that are not installed in ``pulumi_home``."""
+        plugins = self.pulumi_home / "plugins"
+        return [
+            name
+            for name in ("minio", "command")
+            if not any(plugins.glob(f"resource-{name}-v*"))
+            or not (self.bin_dir / f"pulumi-resource-{name}").exists()
+        ]
+
     def offline_env(self) -> dict[str, str]:
         """Variables that keep the Pulumi CLI off the network and on the pinned plugins."""
         return {
