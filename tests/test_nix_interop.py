@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.nix_keys import generate_key_pair, parse_secret_key
+from components.nix_keys import NixKeyPair, generate_key_pair, parse_secret_key
 from components.nix_text import nix_cache_info, nix_conf, nixos_module
 from tests.http_server import serve_directory
 from tests.nix_client import NixClient
@@ -71,30 +71,32 @@ def test_nix_conf_is_accepted(nix: NixClient, tmp_path: Path) -> None:
     assert "unknown setting" not in shown
 
 
-def test_signed_path_substitutes_over_http_only_when_trusted(nix: NixClient, tmp_path: Path) -> None:
-    """Sign, upload as nix copy would, serve the program's nix-cache-info, substitute."""
-    pair = generate_key_pair("interop-3")
+def signed_file_cache(nix: NixClient, tmp_path: Path) -> tuple[NixKeyPair, str, Path]:
+    """A new input-addressed path signed with a new key, copied to a file:// cache as nix copy would."""
+    pair = generate_key_pair("interop-cache")
     path = nix.build_input_addressed()
     nix.sign(path, pair.secret_key)
     cache = tmp_path / "cache"
     nix.copy_to_file_cache(path, cache)
+    return pair, path, cache
+
+
+def test_signed_path_substitutes_over_http_only_when_trusted(nix: NixClient, tmp_path: Path) -> None:
+    """Sign, upload as nix copy would, serve the program's nix-cache-info, substitute."""
+    pair, path, cache = signed_file_cache(nix, tmp_path)
     (cache / "nix-cache-info").write_text(nix_cache_info("/nix/store", True, 40))
     with serve_directory(cache) as url:
         trusted = nix.substitute(path, url, pair.public_key)
         assert trusted.returncode == 0, trusted.stderr
         assert f"copying path '{path}' from '{url}'" in trusted.stderr
-        refused = nix.substitute(path, url, generate_key_pair("interop-3").public_key)
+        refused = nix.substitute(path, url, generate_key_pair("interop-cache").public_key)
         assert refused.returncode != 0
         assert "is not signed by any of the keys in 'trusted-public-keys'" in refused.stderr
 
 
 def test_cache_without_nix_cache_info_is_refused(nix: NixClient, tmp_path: Path) -> None:
     """Why expiry must never touch nix-cache-info: without it Nix does not use the cache at all."""
-    pair = generate_key_pair("interop-4")
-    path = nix.build_input_addressed()
-    nix.sign(path, pair.secret_key)
-    cache = tmp_path / "cache"
-    nix.copy_to_file_cache(path, cache)
+    pair, path, cache = signed_file_cache(nix, tmp_path)
     (cache / "nix-cache-info").unlink()
     with serve_directory(cache) as url:
         result = nix.substitute(path, url, pair.public_key)
