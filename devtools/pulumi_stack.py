@@ -89,6 +89,12 @@ class PulumiStack:
 
     def init(self) -> None:
         """Create the backend, passphrase and stack if they do not exist yet; idempotent."""
+        project_config = self.project_dir / f"Pulumi.{self.stack}.yaml"
+        if self.config_file is not None and project_config.exists():
+            # `stack init` would write into that file, and moving it away would take the project's copy.
+            raise ValueError(
+                f"{project_config} exists; a stack whose config is kept elsewhere needs another name"
+            )
         (self.state_dir / "backend").mkdir(parents=True, exist_ok=True)
         if not self.passphrase_file.exists():
             self.passphrase_file.touch(mode=0o600)
