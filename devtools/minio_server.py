@@ -63,8 +63,6 @@ class MinioServer:
         return self.home / "minio.log"
 
     def drive_args(self) -> list[str]:
-        if self.drives == 1:
-            return [str(self.home / "drive1")]
         return [f"{self.home}/drive{{1...{self.drives}}}"]
 
     def start(self, timeout: float = 60) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devtools.minio_server import MinioServer
 from devtools.toolchain import ROOT, Toolchain
 
 
@@ -54,9 +55,8 @@ class PulumiStack:
     def run(
         self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 900
     ) -> subprocess.CompletedProcess[str]:
-        command = [self.toolchain.tool("pulumi"), *args, "--non-interactive"]
         result = subprocess.run(
-            command,
+            self._command(*args),
             cwd=self.project_dir,
             env=self.env(),
             input=stdin,
@@ -71,15 +71,17 @@ class PulumiStack:
 
     def spawn_up(self) -> subprocess.Popen[str]:
         """``pulumi up`` in the background, its output line by line on ``stdout`` (for fault tests)."""
-        command = [self.toolchain.tool("pulumi"), "up", "--yes", "--skip-preview", *self._stack_args()]
         return subprocess.Popen(
-            [*command, "--non-interactive"],
+            self._command("up", "--yes", "--skip-preview", *self._stack_args()),
             cwd=self.project_dir,
             env=self.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+    def _command(self, *args: str) -> list[str]:
+        return [self.toolchain.tool("pulumi"), *args, "--non-interactive"]
 
     def _stack_args(self) -> list[str]:
         args = ["--stack", self.stack]
@@ -104,17 +106,20 @@ class PulumiStack:
             self.run("stack", "init", self.stack, "--secrets-provider", "passphrase")
             if self.config_file is not None:
                 # `stack init` takes no --config-file; move the file it wrote (with the passphrase salt).
-                written = self.project_dir / f"Pulumi.{self.stack}.yaml"
                 self.config_file.parent.mkdir(parents=True, exist_ok=True)
-                written.replace(self.config_file)
+                project_config.replace(self.config_file)
 
     def set_config(self, key: str, value: str, *, secret: bool = False) -> None:
         """Set one config value; secrets go through stdin, never argv."""
         flags = ["--secret"] if secret else ["--plaintext"]
         self.run("config", "set", key, *flags, *self._stack_args(), stdin=value)
 
-    def remove_config(self, key: str) -> None:
-        self.run("config", "rm", key, *self._stack_args())
+    def use_minio(self, server: MinioServer) -> None:
+        """Point the stack's MinIO provider at ``server``; the root password goes in as a secret."""
+        self.set_config("minio:minioServer", server.address)
+        self.set_config("minio:minioUser", server.credentials.user)
+        self.set_config("minio:minioPassword", server.credentials.password, secret=True)
+        self.set_config("minio:minioSsl", "false")
 
     def up(self, *, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("up", "--yes", "--skip-preview", *self._stack_args(), check=check)

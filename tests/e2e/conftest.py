@@ -45,8 +45,5 @@ def new_stack(toolchain: Toolchain, minio: MinioServer, state_dir: Path, name: s
         toolchain=toolchain, state_dir=state_dir, stack=name, config_file=state_dir / f"Pulumi.{name}.yaml"
     )
     stack.init()
-    stack.set_config("minio:minioServer", minio.address)
-    stack.set_config("minio:minioUser", minio.credentials.user)
-    stack.set_config("minio:minioPassword", minio.credentials.password, secret=True)
-    stack.set_config("minio:minioSsl", "false")
+    stack.use_minio(minio)
     return stack
