@@ -11,7 +11,7 @@ import ipaddress
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import pulumi
 
@@ -28,10 +28,13 @@ DEFAULT_STORE_DIR = "/nix/store"
 DEFAULT_WANT_MASS_QUERY = True
 DEFAULT_PRIORITY = 40
 DEFAULT_VERIFY = True
+DEFAULT_ADOPT = False
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _WRITER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
 _HOST = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
+#: ``host[:port]``, where an IPv6 host is written in brackets; each part is checked on its own.
+_SERVER = re.compile(r"(?:\[(?P<ipv6>[^\[\]]*)\]|(?P<host>[^\[\]:]*))(?::(?P<port>[^:]*))?")
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
@@ -75,6 +78,8 @@ class CacheConfig:
     #: An imported key (``nix-cache:signingKey``); ``None`` means the program generates one.
     signing_key: NixKeyPair | None = field(repr=False)
     verify: bool
+    #: Take over a cache made by hand (bucket, writer user, its policy) instead of refusing it.
+    adopt: bool
 
 
 class _Reader:
@@ -156,20 +161,45 @@ def server_problem(server: str) -> str | None:
         return f"{server!r} must be host[:port] without a path"
     if "@" in server or "#" in server:
         return f"{server!r} must be host[:port] without a login or fragment"
-    parts = urlsplit(f"//{server}")
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
+    match = _SERVER.fullmatch(server)
+    if match is None:
+        if _is_ipv6_address(server):
+            return f"{server!r} is an IPv6 address: write it in brackets, as in '[::1]:9000'"
+        return f"{server!r} is not host[:port]"
+    port = match["port"]
+    if port == "":
+        return f"{server!r} ends in ':' without a port"
+    if port is not None and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         return f"{server!r} has an invalid port"
-    host = parts.hostname or ""
-    if not (_HOST.fullmatch(host) or _is_ip_address(host)) or server.endswith(":"):
+    if match["ipv6"] is not None:
+        if not _is_ipv6_address(match["ipv6"]):
+            return f"{server!r} is not host[:port]: only an IPv6 address goes in brackets"
+    elif not _HOST.fullmatch(match["host"]):
         return f"{server!r} is not host[:port]"
     return None
 
 
+def _is_ipv6_address(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _split_url(url: str) -> SplitResult | None:
+    """``urlsplit``, or ``None`` where it refuses the URL (e.g. an unclosed or non-IPv6 ``[host]``)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def public_url_problem(url: str) -> str | None:
     """Why ``url`` cannot be a substituter URL (http or https, a host, no query, fragment or login)."""
-    parts = urlsplit(url)
+    parts = _split_url(url)
+    if parts is None:
+        return f"{url!r} is not a valid URL"
     if parts.scheme not in ("http", "https"):
         return f"{url!r} must start with http:// or https://"
     if not parts.hostname:
@@ -198,10 +228,11 @@ def parse_config(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> C
     read = _Reader(raw, secret_keys)
 
     server = read.text("minio:minioServer")
-    if server is None:
-        read.problem("minio:minioServer", "is required: the MinIO S3 API as host[:port]")
-    elif problem := server_problem(server):
-        read.problem("minio:minioServer", problem)
+    server_fault = (
+        "is required: the MinIO S3 API as host[:port]" if server is None else server_problem(server)
+    )
+    if server_fault:
+        read.problem("minio:minioServer", server_fault)
     user = read.text("minio:minioUser")
     if user is None:
         read.problem("minio:minioUser", "is required: the MinIO admin user the program acts as")
@@ -238,14 +269,21 @@ def parse_config(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> C
     public_url = read.text(f"{PROJECT}:publicUrl")
     if public_url is None:
         public_url = f"{minio.endpoint_url}/{bucket}"
-    elif problem := public_url_problem(public_url):
-        read.problem(f"{PROJECT}:publicUrl", problem)
+        public_url_fault = server_fault
+    elif public_url_fault := public_url_problem(public_url):
+        read.problem(f"{PROJECT}:publicUrl", public_url_fault)
     public_url = public_url.rstrip("/")
 
     signing_key = _signing_key(read)
     key_name = read.text(f"{PROJECT}:keyName")
     if key_name is None:
-        key_name = signing_key.name if signing_key else f"{urlsplit(public_url).hostname or 'cache'}-1"
+        key_name = signing_key.name if signing_key else f"{_public_host(public_url)}-1"
+        # An IPv6 host, e.g. http://[::1]:9000, gives a name with ':' in it; a bad URL is reported already.
+        if public_url_fault is None and (problem := key_name_problem(key_name)):
+            read.problem(
+                f"{PROJECT}:keyName",
+                f"the default {key_name!r} (the host of the public URL) {problem}; set a name of your own",
+            )
     elif problem := key_name_problem(key_name):
         read.problem(f"{PROJECT}:keyName", f"{key_name!r} {problem}")
     if signing_key and signing_key.name != key_name:
@@ -267,10 +305,17 @@ def parse_config(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> C
         key_name=key_name,
         signing_key=signing_key,
         verify=read.boolean(f"{PROJECT}:verify", DEFAULT_VERIFY),
+        adopt=read.boolean(f"{PROJECT}:adopt", DEFAULT_ADOPT),
     )
     if read.problems:
         raise ConfigError(read.problems)
     return config
+
+
+def _public_host(public_url: str) -> str:
+    """The host of ``public_url``, the default signing key name's stem."""
+    parts = _split_url(public_url)
+    return (parts.hostname if parts else None) or "cache"
 
 
 def _signing_key(read: _Reader) -> NixKeyPair | None:
@@ -307,6 +352,7 @@ CONFIG_KEYS = (
             "keyName",
             "signingKey",
             "verify",
+            "adopt",
         )
     ),
 )

@@ -37,6 +37,7 @@ def test_defaults_are_the_safe_choice() -> None:
     assert (config.bucket, config.writer) == ("nix-cache", "nixbuilder")
     assert config.protect
     assert config.verify
+    assert not config.adopt
     assert config.expire_days == 30
     assert (config.store_dir, config.want_mass_query, config.priority) == ("/nix/store", True, 40)
     assert config.public_url == "https://s3.homelab.local/nix-cache"
@@ -54,6 +55,25 @@ def test_public_url_trailing_slash_is_dropped() -> None:
     assert parse(**{"nix-cache__publicUrl": "https://cache.example/"}).public_url == ("https://cache.example")
 
 
+def test_key_name_follows_the_host_of_a_custom_public_url() -> None:
+    """The default key name is the public URL's host, without its port or path, plus "-1"."""
+    config = parse(**{"nix-cache__publicUrl": "https://cache.example.org:8443/nix"})
+    assert config.public_url == "https://cache.example.org:8443/nix"
+    assert config.key_name == "cache.example.org-1"
+
+
+def test_adopt_is_off_unless_asked_for() -> None:
+    """Taking over a hand-made cache replaces its policies and the writer's secret: never by default."""
+    assert parse().adopt is False
+    assert parse(**{"nix-cache__adopt": "true"}).adopt is True
+    assert parse(**{"nix-cache__adopt": "false"}).adopt is False
+
+
+def test_adopt_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError, match=r"nix-cache:adopt: must be true or false, not 'sometimes'"):
+        parse(**{"nix-cache__adopt": "sometimes"})
+
+
 def test_defaults_agree_with_the_pulumi_yaml_schema() -> None:
     """Pulumi.yaml's schema defaults and the program's defaults are one set of values."""
     schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
@@ -66,6 +86,7 @@ def test_defaults_agree_with_the_pulumi_yaml_schema() -> None:
         "nix-cache:wantMassQuery": cfg.DEFAULT_WANT_MASS_QUERY,
         "nix-cache:priority": cfg.DEFAULT_PRIORITY,
         "nix-cache:verify": cfg.DEFAULT_VERIFY,
+        "nix-cache:adopt": cfg.DEFAULT_ADOPT,
     }
     assert {key: entry["default"] for key, entry in schema.items()} == program_defaults
     assert all(key in cfg.CONFIG_KEYS for key in schema)
@@ -172,25 +193,143 @@ def test_public_url_must_be_plain_http_or_https(url: str, message: str) -> None:
         ("https://s3.homelab.local", "without a scheme"),
         ("s3.homelab.local/minio", "without a path"),
         ("s3.homelab.local:http", "invalid port"),
+        ("s3.homelab.local:0", "invalid port"),
+        ("s3.homelab.local:65536", "invalid port"),
         ("bad host", "not host[:port]"),
+        ("admin@s3.homelab.local", "without a login or fragment"),
+        ("s3.homelab.local#top", "without a login or fragment"),
+        ("s3.homelab.local:", "ends in ':' without a port"),
+        ("[::1]:", "ends in ':' without a port"),
+        ("::1", "write it in brackets"),
+        ("[::1", "not host[:port]"),
+        ("[::1]x", "not host[:port]"),
+        ("[127.0.0.1]:9000", "only an IPv6 address goes in brackets"),
+        ("[s3.homelab.local]:9000", "only an IPv6 address goes in brackets"),
     ],
 )
 def test_minio_server_is_host_and_port_only(server: str, message: str) -> None:
-    messages = problems(minio__minioServer=server)
-    assert any(p.startswith("minio:minioServer: ") and message in p for p in messages)
+    """Anything but host[:port] is refused with the key named, and never escapes as a crash."""
+    [problem] = problems(minio__minioServer=server)
+    assert problem.startswith(f"minio:minioServer: {server!r} ")
+    assert message in problem
 
 
+@pytest.mark.parametrize("server", ["s3.homelab.local", "s3.homelab.local:9000", "10.0.0.5:9000"])
+def test_minio_server_names_and_ipv4_addresses(server: str) -> None:
+    assert parse(minio__minioServer=server).minio.server == server
+
+
+def test_minio_server_may_be_a_bracketed_ipv6_address() -> None:
+    """[::1]:9000 is how MinIO and its provider write an IPv6 endpoint."""
+    assert cfg.server_problem("[::1]:9000") is None
+    config = parse(
+        minio__minioServer="[::1]:9000", minio__minioSsl="false", **{"nix-cache__keyName": "loopback-1"}
+    )
+    assert config.minio.endpoint_url == "http://[::1]:9000"
+    assert config.public_url == "http://[::1]:9000/nix-cache"
+
+
+def test_an_ipv6_public_host_needs_a_key_name_of_its_own() -> None:
+    """The default key name would be '::1-1', and Nix cuts a key's name at its first ':'."""
+    [problem] = problems(minio__minioServer="[::1]:9000")
+    assert problem.startswith("nix-cache:keyName: the default '::1-1' ")
+    assert "set a name of your own" in problem
+
+
+def test_a_public_url_that_python_cannot_split_is_refused_not_a_crash() -> None:
+    [problem] = problems(**{"nix-cache__publicUrl": "https://[::1/nix"})
+    assert problem == "nix-cache:publicUrl: 'https://[::1/nix' is not a valid URL"
+
+
+BOOLEAN_KEYS = [
+    "minio:minioSsl",
+    "minio:minioInsecure",
+    "nix-cache:protect",
+    "nix-cache:verify",
+    "nix-cache:wantMassQuery",
+    "nix-cache:adopt",
+]
+BOOLEAN_FIELDS = {
+    "nix-cache:protect": "protect",
+    "nix-cache:verify": "verify",
+    "nix-cache:wantMassQuery": "want_mass_query",
+    "nix-cache:adopt": "adopt",
+}
+
+
+def _boolean_value(config: cfg.CacheConfig, key: str) -> bool:
+    if key == "minio:minioSsl":
+        return config.minio.use_ssl
+    if key == "minio:minioInsecure":
+        return config.minio.insecure
+    value: bool = getattr(config, BOOLEAN_FIELDS[key])
+    return value
+
+
+@pytest.mark.parametrize("key", BOOLEAN_KEYS)
 @pytest.mark.parametrize(
-    "key", ["minio:minioSsl", "nix-cache:protect", "nix-cache:verify", "nix-cache:wantMassQuery"]
+    ("spelling", "meaning"),
+    [
+        ("true", True),
+        ("True", True),
+        ("1", True),
+        ("yes", True),
+        ("false", False),
+        ("False", False),
+        ("0", False),
+        ("no", False),
+    ],
 )
-def test_booleans(key: str) -> None:
+def test_boolean_spellings(key: str, spelling: str, meaning: bool) -> None:
+    """true/1/yes and false/0/no, in any case, are the two values of every boolean setting."""
+    assert _boolean_value(parse(**{key.replace(":", "__"): spelling}), key) is meaning
+
+
+@pytest.mark.parametrize("key", BOOLEAN_KEYS)
+def test_booleans_refuse_anything_else(key: str) -> None:
+    """A value that is neither is an error naming its key, not a silent default."""
     [problem] = problems(**{key.replace(":", "__"): "maybe"})
     assert problem == f"{key}: must be true or false, not 'maybe'"
 
 
-def test_store_dir_must_be_absolute() -> None:
-    [problem] = problems(**{"nix-cache__storeDir": "nix/store"})
-    assert problem.startswith("nix-cache:storeDir: ")
+@pytest.mark.parametrize("store_dir", ["nix/store", "/nix/store/", "/nix/my store"])
+def test_store_dir_is_an_absolute_path_without_trailing_slash(store_dir: str) -> None:
+    """StoreDir must equal the clients' store path exactly, or Nix ignores the cache."""
+    [problem] = problems(**{"nix-cache__storeDir": store_dir})
+    assert problem == (
+        f"nix-cache:storeDir: {store_dir!r} must be an absolute path without trailing '/' or whitespace"
+    )
+
+
+def test_another_store_dir_is_accepted() -> None:
+    assert parse(**{"nix-cache__storeDir": "/opt/nix/store"}).store_dir == "/opt/nix/store"
+
+
+@pytest.mark.parametrize(
+    "writer",
+    [
+        "ab",  # too short
+        "-builder",  # must start with a letter or digit
+        "_builder",
+        ".builder",
+        "nix builder",  # no spaces
+        "nix/builder",
+        "nix@builder",
+        "a" * 65,  # too long
+    ],
+)
+def test_writer_name_format(writer: str) -> None:
+    """3-64 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    [problem] = problems(**{"nix-cache__writer": writer})
+    assert problem == (
+        f"nix-cache:writer: {writer!r} must be 3-64 letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit"
+    )
+
+
+@pytest.mark.parametrize("writer", ["abc", "nix.builder_2-x", "9builder", "a" * 64])
+def test_writer_names_at_the_limits_are_accepted(writer: str) -> None:
+    assert parse(**{"nix-cache__writer": writer}).writer == writer
 
 
 def test_writer_must_not_be_the_admin() -> None:

@@ -61,14 +61,26 @@ def test_nixos_module_parses_and_evaluates(nix: NixClient, tmp_path: Path) -> No
     }
 
 
-def test_nix_conf_is_accepted(nix: NixClient, tmp_path: Path) -> None:
-    """The nix.conf lines are settings Nix knows; it prints them back."""
-    conf = nix_conf("http://127.0.0.1:1/nix-cache", "k-1:QUJD")
-    env = {**nix.env, "NIX_CONFIG": nix.env["NIX_CONFIG"] + "\n" + conf}
-    shown = subprocess.run(["nix", "show-config"], env=env, capture_output=True, text=True, check=True).stdout
-    assert "http://127.0.0.1:1/nix-cache" in shown
-    assert "k-1:QUJD" in shown
-    assert "unknown setting" not in shown
+def show_config(nix: NixClient, extra: str) -> tuple[dict[str, list[str]], str]:
+    """`nix show-config` with ``extra`` appended to the client's config: settings as lists, and stderr."""
+    env = {**nix.env, "NIX_CONFIG": nix.env["NIX_CONFIG"] + "\n" + extra}
+    shown = subprocess.run(["nix", "show-config"], env=env, capture_output=True, text=True, check=True)
+    settings = {}
+    for line in shown.stdout.splitlines():
+        name, _, value = line.partition(" = ")
+        settings[name] = value.split()
+    return settings, shown.stderr
+
+
+def test_nix_conf_is_accepted(nix: NixClient) -> None:
+    """The nix.conf lines are settings Nix knows: they land in its settings, and it warns about none."""
+    settings, warnings = show_config(nix, nix_conf("http://127.0.0.1:1/nix-cache", "k-1:QUJD"))
+    assert "http://127.0.0.1:1/nix-cache" in settings["substituters"]
+    assert "k-1:QUJD" in settings["trusted-public-keys"]
+    assert "unknown setting" not in warnings
+    # The check above watches the right stream: Nix does report a setting it does not know, on stderr.
+    _, control = show_config(nix, "extra-substituterz = http://127.0.0.1:1/nix-cache")
+    assert "unknown setting 'extra-substituterz'" in control
 
 
 def signed_file_cache(nix: NixClient, tmp_path: Path) -> tuple[NixKeyPair, str, Path]:

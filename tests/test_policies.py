@@ -54,6 +54,20 @@ def test_writer_policy_has_no_principal_no_wildcards_and_no_delete() -> None:
         assert not any("*" in action or "Delete" in action for action in statement["Action"])
 
 
-def test_json_is_canonical() -> None:
-    """The same policy always serialises to the same string, so it never shows a spurious diff."""
-    assert to_json(writer_policy("b")) == to_json(json.loads(to_json(writer_policy("b"))))
+def test_json_is_compact_and_key_sorted() -> None:
+    """Keys sorted at every level, no spaces: one exact string per document."""
+    document = {"b": [{"z": 1, "a": "x"}], "a": {"d": True, "c": None}}
+    assert to_json(document) == '{"a":{"c":null,"d":true},"b":[{"a":"x","z":1}]}'
+
+
+def test_json_does_not_depend_on_key_order() -> None:
+    """The same policy built in another order is the same string, so it never shows a spurious diff."""
+    policy = writer_policy("b")
+    reordered = {
+        "Statement": [dict(reversed(statement.items())) for statement in policy["Statement"]],
+        "Version": policy["Version"],
+    }
+    assert list(reordered) != list(policy)
+    assert list(reordered["Statement"][0]) != list(policy["Statement"][0])
+    assert reordered == policy
+    assert to_json(reordered) == to_json(policy)

@@ -51,8 +51,15 @@ def test_a_config_value_of_the_wrong_type_is_refused_by_the_schema(
     stack.init()
     stack.set_config("nix-cache:expireDays", "soon")
     attempt = stack.preview(check=False)
+    text = attempt.stdout + attempt.stderr
     assert attempt.returncode != 0
-    assert "nix-cache:expireDays" in attempt.stdout + attempt.stderr
+    # The CLI's own check (sdk/go/common/workspace/config.go, validateStackConfigValue), not the program's.
+    assert (
+        "validating stack config: Stack 'typed' with configuration key 'nix-cache:expireDays' "
+        "must be of type 'integer'"
+    ) in text
+    assert "must be a whole number" not in text
+    assert "invalid stack configuration" not in text
 
 
 @pytest.fixture(scope="module")
