@@ -1,0 +1,74 @@
+"""A bucket's policy (who may do what without an identity), compared by meaning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from minio.error import S3Error
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
+
+from providers.base import MinioProvider
+from providers.policy_document import canonical_policy_text, same_policy
+
+_GONE = ("NoSuchBucket", "NoSuchBucketPolicy")
+
+
+class BucketPolicyProvider(MinioProvider):
+    key_property = "bucket"
+
+    def _stored(self, bucket: str) -> str | None:
+        try:
+            return canonical_policy_text(self.clients.s3.get_bucket_policy(bucket))
+        except S3Error as error:
+            if error.code in _GONE:
+                return None
+            raise
+
+    def _apply(self, bucket: str, policy: str) -> dict[str, Any]:
+        with self.calling(f"setting the policy of bucket {bucket!r}"):
+            self.clients.s3.set_bucket_policy(bucket, policy)
+            return {"bucket": bucket, "policy": self._stored(bucket)}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(props["bucket"], self._apply(props["bucket"], props["policy"]))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with self.calling(f"reading the policy of bucket {id_!r}"):
+            stored = self._stored(id_)
+        if stored is None:
+            return ReadResult(None, {})
+        return ReadResult(id_, {"bucket": id_, "policy": stored})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = ["bucket"] if olds.get("bucket") != news.get("bucket") else []
+        changed = bool(replaces) or not same_policy(olds.get("policy"), news.get("policy"))
+        return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
+
+    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._apply(id_, news["policy"]))
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        with self.calling(f"removing the policy of bucket {id_!r}"):
+            try:
+                self.clients.s3.delete_bucket_policy(id_)
+            except S3Error as error:
+                if error.code not in _GONE:
+                    raise
+
+
+class BucketPolicy(pulumi.dynamic.Resource, module="minio", name="BucketPolicy"):
+    """The one policy of a bucket; ``policy`` holds it as MinIO stores it, in canonical form."""
+
+    bucket: pulumi.Output[str]
+    policy: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        bucket: pulumi.Input[str],
+        policy: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(BucketPolicyProvider(), name, {"bucket": bucket, "policy": policy}, opts)

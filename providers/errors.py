@@ -1,0 +1,127 @@
+"""One plain line for every way talking to MinIO can fail, naming the endpoint and what to check.
+
+The dynamic provider server reports any exception as a full Python traceback. ``ProviderError`` carries
+a message meant for the user instead, and ``show_provider_errors_plainly`` makes the server print just
+that message for it (other exceptions, i.e. bugs, keep their traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from typing import Any
+
+import urllib3.exceptions
+from minio.error import InvalidResponseError, MinioAdminException, S3Error, ServerError
+
+from providers.connection import MinioSettings
+
+
+class ProviderError(Exception):
+    """A failure explained for the user; shown as its message alone."""
+
+
+def admin_error_code(error: MinioAdminException) -> str:
+    """The ``Code`` of a MinIO admin error body (``XMinioAdminNoSuchUser``…), or its HTTP status."""
+    status, body = error.__reduce__()[1]  # type: ignore[no-untyped-call]
+    try:
+        code = json.loads(body).get("Code")
+    except (ValueError, AttributeError):
+        code = None
+    return str(code or status)
+
+
+def _credentials_hint(settings: MinioSettings) -> str:
+    return f"check minio:minioUser ({settings.user!r}) and minio:minioPassword"
+
+
+def _tls_hint(settings: MinioSettings) -> str:
+    if settings.cacert_file:
+        return (
+            f"check that minio:minioCacertFile ({settings.cacert_file}) is the CA that signed "
+            "MinIO's certificate"
+        )
+    return (
+        "MinIO's certificate is not trusted by this machine: set minio:minioCacertFile to the CA that "
+        "signed it (or minio:minioInsecure true, for testing only)"
+    )
+
+
+def describe(error: BaseException, settings: MinioSettings, doing: str) -> str:
+    """One line: what was being done, at which endpoint, what went wrong, and what to check."""
+    where = f"MinIO at {settings.endpoint_url}"
+    if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
+        error = error.reason
+    if isinstance(error, urllib3.exceptions.SSLError):
+        return f"{doing}: TLS with {where} failed ({_first_line(error)}); {_tls_hint(settings)}"
+    if isinstance(error, urllib3.exceptions.NameResolutionError):
+        return f"{doing}: cannot resolve the host of {where}; check minio:minioServer"
+    if isinstance(error, urllib3.exceptions.NewConnectionError):
+        return (
+            f"{doing}: {where} is unreachable (connection refused); "
+            "check minio:minioServer and that MinIO runs"
+        )
+    if isinstance(error, urllib3.exceptions.TimeoutError):
+        return f"{doing}: {where} did not answer in time; check that MinIO runs and is not overloaded"
+    if isinstance(error, urllib3.exceptions.ProtocolError | ConnectionError):
+        return f"{doing}: the connection to {where} broke off ({_first_line(error)}); check that MinIO runs"
+    if isinstance(error, S3Error):
+        if error.code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return f"{doing}: {where} refused the credentials; {_credentials_hint(settings)}"
+        if error.code == "AccessDenied":
+            return f"{doing}: {where} denied access to minio:minioUser {settings.user!r}; it must be an admin"
+        return f"{doing}: {where} answered {error.code}: {error.message}"
+    if isinstance(error, MinioAdminException):
+        code = admin_error_code(error)
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "XMinioAdminInvalidAccessKey"):
+            return f"{doing}: {where} refused the credentials; {_credentials_hint(settings)}"
+        if code in ("AccessDenied", "403"):
+            return (
+                f"{doing}: minio:minioUser {settings.user!r} is not a MinIO admin at {where}; "
+                "use the root user or one with the consoleAdmin policy"
+            )
+        return f"{doing}: {where} answered {code}"
+    if isinstance(error, ServerError):
+        return f"{doing}: {where} failed with HTTP {error.status_code}; check MinIO's own log"
+    if isinstance(error, InvalidResponseError):
+        hint = (
+            "check minio:minioSsl (http against https?) and minio:minioServer "
+            "(the S3 API port, not the console)"
+        )
+        return f"{doing}: {where} gave an answer that is not from an S3 API; {hint}"
+    return f"{doing}: {where}: {type(error).__name__}: {_first_line(error)}"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+class _PlainTraceback:
+    """Stands in for the ``traceback`` module inside the dynamic provider server."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(traceback, name)
+
+    @staticmethod
+    def format_exc(*args: Any, **kwargs: Any) -> str:
+        error = sys.exc_info()[1]
+        if isinstance(error, ProviderError):
+            return str(error)
+        return traceback.format_exc(*args, **kwargs)
+
+
+def show_provider_errors_plainly() -> None:
+    """Make the dynamic provider server report a ``ProviderError`` as its message, without a traceback.
+
+    The server (``python -m pulumi.dynamic``) formats every failure with ``traceback.format_exc``; only
+    in that process, and only for ``ProviderError``, its module's ``traceback`` is replaced.
+    """
+    server: Any = sys.modules.get("__main__")
+    if (
+        server is not None
+        and hasattr(server, "_abort_with_traceback")
+        and not isinstance(getattr(server, "traceback", None), _PlainTraceback)
+    ):
+        server.traceback = _PlainTraceback()

@@ -1,0 +1,132 @@
+"""A bucket's lifecycle (expiry) rules, owned whole: the bucket has exactly the rules given here.
+
+``describe_rule`` turns a rule, ours or one MinIO holds, into a plain dict, so that the diff compares
+rule sets by meaning (id, filter, expiry, status) and shows a hand-made change in a readable way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from minio.commonconfig import ENABLED, Filter
+from minio.error import S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
+
+from providers.base import MinioProvider
+
+
+def describe_rule(rule: Rule) -> dict[str, Any]:
+    """One rule as a plain dict; fields beyond id, prefix, days and status only when they are set."""
+    described: dict[str, Any] = {"id": rule.rule_id or "", "status": rule.status}
+    rule_filter = rule.rule_filter
+    if rule_filter is None or (
+        rule_filter.prefix is not None and not rule_filter.tag and not rule_filter.and_operator
+    ):
+        described["prefix"] = (rule_filter.prefix if rule_filter else None) or ""
+    else:
+        described["filter"] = "tag or and-filter"
+    expiration = rule.expiration
+    if expiration is not None and expiration.days:
+        described["days"] = expiration.days
+    if expiration is not None and expiration.date is not None:
+        described["date"] = expiration.date.isoformat()
+    if expiration is not None and expiration.expired_object_delete_marker:
+        described["expiredObjectDeleteMarker"] = True
+    others = [
+        name
+        for name in (
+            "abort_incomplete_multipart_upload",
+            "noncurrent_version_expiration",
+            "noncurrent_version_transition",
+            "transition",
+        )
+        if getattr(rule, name) is not None
+    ]
+    if others:
+        described["otherActions"] = others
+    return described
+
+
+def desired_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """An input rule (id, prefix, days) as ``describe_rule`` shows the same rule read from MinIO."""
+    return {"id": rule["id"], "status": ENABLED, "prefix": rule["prefix"], "days": int(rule["days"])}
+
+
+def to_sdk_rule(rule: dict[str, Any]) -> Rule:
+    return Rule(
+        ENABLED,
+        rule_filter=Filter(prefix=rule["prefix"]),
+        rule_id=rule["id"],
+        expiration=Expiration(days=int(rule["days"])),
+    )
+
+
+def rule_set(rules: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Rules in one order (by id), for comparing."""
+    return sorted(rules or [], key=lambda rule: (str(rule.get("id")), str(rule)))
+
+
+class LifecycleProvider(MinioProvider):
+    key_property = "bucket"
+
+    def _stored(self, bucket: str) -> list[dict[str, Any]] | None:
+        try:
+            config = self.clients.s3.get_bucket_lifecycle(bucket)
+        except S3Error as error:
+            if error.code == "NoSuchBucket":
+                return None
+            raise
+        if config is None:
+            return None
+        return rule_set([describe_rule(rule) for rule in config.rules])
+
+    def _apply(self, bucket: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        with self.calling(f"setting the lifecycle rules of bucket {bucket!r}"):
+            self.clients.s3.set_bucket_lifecycle(bucket, LifecycleConfig([to_sdk_rule(r) for r in rules]))
+            return {"bucket": bucket, "rules": self._stored(bucket)}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(props["bucket"], self._apply(props["bucket"], props["rules"]))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with self.calling(f"reading the lifecycle rules of bucket {id_!r}"):
+            stored = self._stored(id_)
+        if stored is None:
+            return ReadResult(None, {})
+        return ReadResult(id_, {"bucket": id_, "rules": stored})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = ["bucket"] if olds.get("bucket") != news.get("bucket") else []
+        wanted = rule_set([desired_rule(rule) for rule in news.get("rules") or []])
+        changed = bool(replaces) or rule_set(olds.get("rules")) != wanted
+        return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
+
+    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._apply(id_, news["rules"]))
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        with self.calling(f"removing the lifecycle rules of bucket {id_!r}"):
+            try:
+                self.clients.s3.delete_bucket_lifecycle(id_)
+            except S3Error as error:
+                if error.code not in ("NoSuchBucket", "NoSuchLifecycleConfiguration"):
+                    raise
+
+
+class Lifecycle(pulumi.dynamic.Resource, module="minio", name="Lifecycle"):
+    """Exactly these expiry rules on a bucket: ``rules`` is a list of ``{id, prefix, days}``."""
+
+    bucket: pulumi.Output[str]
+    rules: pulumi.Output[list[dict[str, Any]]]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        bucket: pulumi.Input[str],
+        rules: list[dict[str, Any]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(LifecycleProvider(), name, {"bucket": bucket, "rules": rules}, opts)

@@ -1,0 +1,117 @@
+"""Every way MinIO can fail becomes one line naming the endpoint and what to check."""
+
+from __future__ import annotations
+
+import base64
+import pickle
+import sys
+import types
+
+import pytest
+import urllib3.exceptions
+from minio.error import MinioAdminException, S3Error
+from pulumi.dynamic.dynamic import serialize_provider
+
+from providers import bucket, bucket_object, bucket_policy, iam_policy, lifecycle, policy_attachment, user
+from providers.connection import MinioSettings
+from providers.errors import ProviderError, describe, show_provider_errors_plainly
+from providers.served_check import ServedCheckProvider
+
+SETTINGS = MinioSettings(
+    "s3.homelab.local:9000", "admin", "hunter2-secret", use_ssl=True, cacert_file="/ca.pem"
+)
+
+
+def _refused() -> urllib3.exceptions.MaxRetryError:
+    reason = urllib3.exceptions.NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
+    return urllib3.exceptions.MaxRetryError(None, "/", reason)  # type: ignore[arg-type]
+
+
+def _s3(code: str) -> S3Error:
+    return S3Error(None, code, "message", "/nix-cache", "req", "host")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (_refused(), "is unreachable (connection refused); check minio:minioServer and that MinIO runs"),
+        (
+            urllib3.exceptions.MaxRetryError(
+                None,  # type: ignore[arg-type]
+                "/",
+                urllib3.exceptions.SSLError("certificate verify failed: unable to get local issuer"),
+            ),
+            "TLS with MinIO at https://s3.homelab.local:9000 failed (certificate verify failed",
+        ),
+        (_s3("InvalidAccessKeyId"), "refused the credentials; check minio:minioUser ('admin')"),
+        (_s3("SignatureDoesNotMatch"), "refused the credentials"),
+        (
+            MinioAdminException("403", '{"Code":"AccessDenied","Message":"Access Denied."}'),
+            "minio:minioUser 'admin' is not a MinIO admin",
+        ),
+        (urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError()), "broke off"),
+    ],
+)
+def test_failures_read_as_one_line(error: Exception, expected: str) -> None:
+    line = describe(error, SETTINGS, "creating bucket 'nix-cache'")
+    assert line.startswith("creating bucket 'nix-cache': ")
+    assert expected in line
+    assert "\n" not in line
+    assert "hunter2-secret" not in line
+
+
+def test_tls_failure_names_the_ca_file() -> None:
+    error = urllib3.exceptions.SSLError("certificate verify failed")
+    assert "minio:minioCacertFile (/ca.pem)" in describe(error, SETTINGS, "x")
+
+
+def test_settings_hide_the_password() -> None:
+    assert "hunter2-secret" not in repr(SETTINGS)
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        bucket.BucketProvider(),
+        bucket_policy.BucketPolicyProvider(),
+        lifecycle.LifecycleProvider(),
+        bucket_object.BucketObjectProvider(),
+        user.UserProvider(),
+        iam_policy.IamPolicyProvider(),
+        policy_attachment.PolicyAttachmentProvider(),
+        ServedCheckProvider(),
+    ],
+)
+def test_providers_are_pickled_by_reference_and_hold_nothing(provider: object) -> None:
+    """The state names the class by its dotted path (code edits cause no churn) and holds no settings."""
+    pickled = base64.b64decode(serialize_provider(provider))
+    module = type(provider).__module__
+    assert module.encode() in pickled
+    assert len(pickled) < 200, "pickled by value: the class must live in an importable module"
+    assert pickle.loads(pickled).__dict__ == {}  # noqa: S301 - our own bytes
+
+
+def test_the_server_reports_a_provider_error_without_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside the dynamic provider server, a ProviderError is its message; any other error keeps its trace."""
+    import traceback
+
+    server = types.ModuleType("fake_server")
+    server._abort_with_traceback = object()  # type: ignore[attr-defined]
+    server.traceback = traceback  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "__main__", server)
+    show_provider_errors_plainly()
+    try:
+        raise ProviderError("bucket 'x' already exists")
+    except ProviderError:
+        assert server.traceback.format_exc() == "bucket 'x' already exists"
+    try:
+        raise KeyError("bug")
+    except KeyError:
+        assert "Traceback" in server.traceback.format_exc()
+
+
+def test_outside_the_server_nothing_is_patched(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = types.ModuleType("program")
+    monkeypatch.setitem(sys.modules, "__main__", plain)
+    show_provider_errors_plainly()
+    assert not hasattr(plain, "traceback")
