@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
-import pulumi_minio as minio
 
-from components.expiry import CACHE_INFO_KEY, expiry_rules
+from components.expiry import CACHE_INFO_KEY, ExpiryRule, expiry_rules
 from components.nix_text import CACHE_INFO_CONTENT_TYPE
 from components.policies import anonymous_download_policy, to_json
+from providers.bucket import Bucket
+from providers.bucket_object import BucketObject
+from providers.bucket_policy import BucketPolicy
+from providers.lifecycle import Lifecycle
 
 
 @dataclass(frozen=True)
@@ -21,24 +24,31 @@ class CacheBucketArgs:
     #: Days until narinfos expire (NARs a day later); 0 keeps everything forever.
     expire_days: int
     cache_info: str
+    #: Take over a bucket made by hand: its objects stay, its policy, rules and nix-cache-info are replaced.
+    adopt: bool = False
+
+
+def lifecycle_rule(rule: ExpiryRule) -> dict[str, Any]:
+    """An expiry rule as the lifecycle provider takes it."""
+    return {"id": rule.rule_id, "status": "Enabled", "prefix": rule.prefix, "days": rule.days}
 
 
 class CacheBucket(pulumi.ComponentResource):
-    bucket: minio.S3Bucket
-    anonymous_policy: minio.S3BucketPolicy
-    expiry: minio.IlmPolicy | None
-    cache_info: minio.S3Object
+    bucket: Bucket
+    anonymous_policy: BucketPolicy
+    expiry: Lifecycle | None
+    cache_info: BucketObject
 
     def __init__(self, name: str, args: CacheBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("nix-cache:index:CacheBucket", name, None, opts)
-        self.bucket = minio.S3Bucket(
+        self.bucket = Bucket(
             f"{name}-bucket",
             bucket=args.bucket,
-            force_destroy=False,
+            adopt=args.adopt,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         bucket_name = self.bucket.bucket
-        self.anonymous_policy = minio.S3BucketPolicy(
+        self.anonymous_policy = BucketPolicy(
             f"{name}-anonymous-download",
             bucket=bucket_name,
             policy=to_json(anonymous_download_policy(args.bucket)),
@@ -46,29 +56,21 @@ class CacheBucket(pulumi.ComponentResource):
         )
         rules = expiry_rules(args.expire_days)
         self.expiry = (
-            minio.IlmPolicy(
+            Lifecycle(
                 f"{name}-expiry",
                 bucket=bucket_name,
-                rules=[
-                    minio.IlmPolicyRuleArgs(
-                        id=rule.rule_id, filter=rule.prefix, expiration=rule.expiration, status="Enabled"
-                    )
-                    for rule in rules
-                ],
+                rules=[lifecycle_rule(rule) for rule in rules],
                 opts=pulumi.ResourceOptions(parent=self),
             )
             if rules
             else None
         )
-        self.cache_info = minio.S3Object(
+        self.cache_info = BucketObject(
             f"{name}-cache-info",
-            bucket_name=bucket_name,
-            object_name=CACHE_INFO_KEY,
+            bucket=bucket_name,
+            key=CACHE_INFO_KEY,
             content=args.cache_info,
             content_type=CACHE_INFO_CONTENT_TYPE,
-            # MinIO's etag of a single-part upload is the MD5 of the content; setting it makes an
-            # object edited or deleted by hand show up as drift.
-            etag=hashlib.md5(args.cache_info.encode(), usedforsecurity=False).hexdigest(),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"bucketName": bucket_name, "cacheInfoEtag": self.cache_info.etag})
+        self.register_outputs({"bucketName": bucket_name, "cacheInfo": self.cache_info.content})

@@ -45,13 +45,17 @@ class NixBinaryCache(pulumi.ComponentResource):
                 protect=config.protect,
                 expire_days=config.expire_days,
                 cache_info=cache_info,
+                adopt=config.adopt,
             ),
             pulumi.ResourceOptions(parent=self),
         )
         self.writer = CacheWriter(
             f"{name}-writer",
             CacheWriterArgs(
-                user_name=config.writer, bucket=config.bucket, policy_name=f"{config.bucket}-write"
+                user_name=config.writer,
+                bucket=config.bucket,
+                policy_name=f"{config.bucket}-write",
+                adopt=config.adopt,
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.store.bucket]),
         )

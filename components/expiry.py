@@ -1,6 +1,6 @@
 """Expiry rules for a Nix binary cache, as prefix-only ILM filters.
 
-MinIO's lifecycle rules (as pulumi-minio exposes them) can only filter by key prefix, and a rule on the
+Prefix filters are the one kind every S3 lifecycle implementation has, and a rule on the
 whole bucket would one day delete ``nix-cache-info``, after which Nix refuses the cache. So the rules
 here are computed over Nix's base-32 alphabet: narinfos (``<hash>.narinfo``, plus the ``<hash>.ls``,
 ``log/``, ``realisations/`` and ``debuginfo/`` keys that share their first letters) are covered by a set
@@ -28,11 +28,6 @@ class ExpiryRule:
     rule_id: str
     prefix: str
     days: int
-
-    @property
-    def expiration(self) -> str:
-        """The rule's expiration in pulumi-minio's ``"<N>d"`` notation."""
-        return f"{self.days}d"
 
 
 def _touches(prefix: str, reserved: str) -> bool:

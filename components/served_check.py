@@ -1,9 +1,7 @@
-"""After-deploy check: is ``nix-cache-info`` really served to anonymous clients?
+"""After-deploy check that the cache is really served: ``nix-cache-info`` fetched anonymously.
 
-Everything else can be right and the cache still useless (a reverse proxy in front of MinIO, a wrong
-public URL, a CA the machine does not trust), so the update fails with a clear message when a plain
-anonymous GET does not return what was written. The script is a fixed string and every value reaches it
-through the environment, never argv.
+The check itself (``providers.served_check``) is plain Python in the engine's dynamic provider: no
+shell, no curl, nothing on argv; it honours ``minio:minioCacertFile`` and ``minio:minioInsecure``.
 """
 
 from __future__ import annotations
@@ -11,25 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_command as command
 
-CHECK_SCRIPT = r"""set -u
-url="$NIX_CACHE_URL/nix-cache-info"
-set -- -fsS --max-time 10 --retry 5 --retry-delay 1 --retry-all-errors
-[ -n "${NIX_CACHE_CACERT:-}" ] && set -- "$@" --cacert "$NIX_CACHE_CACERT"
-[ "${NIX_CACHE_INSECURE:-false}" = true ] && set -- "$@" --insecure
-if ! body=$(curl "$@" "$url"); then
-  echo "nix-cache: $url is not served to anonymous clients (see curl's error above)." >&2
-  echo "Check nix-cache:publicUrl, the anonymous bucket policy and, for https, minio:minioCacertFile." >&2
-  exit 1
-fi
-if [ "$body" != "$(printf '%s' "$NIX_CACHE_EXPECTED")" ]; then
-  echo "nix-cache: $url is served, but not with the content this stack wrote:" >&2
-  printf '%s\n--- expected ---\n%s' "$body" "$NIX_CACHE_EXPECTED" >&2
-  exit 1
-fi
-echo "nix-cache: $url serves the expected nix-cache-info"
-"""
+from providers.served_check import ServedCheck as ServedCheckResource
 
 
 @dataclass(frozen=True)
@@ -41,23 +22,16 @@ class ServedCheckArgs:
 
 
 class ServedCheck(pulumi.ComponentResource):
-    command: command.local.Command
+    fetch: ServedCheckResource
 
     def __init__(self, name: str, args: ServedCheckArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("nix-cache:index:ServedCheck", name, None, opts)
-        environment = {
-            "NIX_CACHE_URL": args.public_url,
-            "NIX_CACHE_EXPECTED": args.expected_cache_info,
-            "NIX_CACHE_CACERT": args.cacert_file or "",
-            "NIX_CACHE_INSECURE": "true" if args.insecure else "false",
-        }
-        self.command = command.local.Command(
+        self.fetch = ServedCheckResource(
             f"{name}-fetch-cache-info",
-            create=CHECK_SCRIPT,
-            update=CHECK_SCRIPT,
-            interpreter=["/bin/sh", "-c"],
-            environment=environment,
-            triggers=[args.public_url, args.expected_cache_info],
+            url=args.public_url,
+            expected=args.expected_cache_info,
+            cacert_file=args.cacert_file,
+            insecure=args.insecure,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"stdout": self.command.stdout})
+        self.register_outputs({"served": self.fetch.served})

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_minio as minio
 
 from components.policies import to_json, writer_policy
+from providers.iam_policy import IamPolicy
+from providers.policy_attachment import PolicyAttachment
+from providers.user import User
 
 
 @dataclass(frozen=True)
@@ -16,34 +18,39 @@ class CacheWriterArgs:
     bucket: str
     #: The policy's name in MinIO; one writer policy per bucket.
     policy_name: str
+    #: Take over a user and policy of these names made by hand (the user gets a new secret).
+    adopt: bool = False
 
 
 class CacheWriter(pulumi.ComponentResource):
-    user: minio.IamUser
-    policy: minio.IamPolicy
-    attachment: minio.IamUserPolicyAttachment
+    user: User
+    policy: IamPolicy
+    attachment: PolicyAttachment
     access_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
 
     def __init__(self, name: str, args: CacheWriterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("nix-cache:index:CacheWriter", name, None, opts)
-        # No secret given: the provider generates one and keeps it as a secret output.
-        self.user = minio.IamUser(
+        # The provider generates the secret and keeps it only as a secret output.
+        self.user = User(
             f"{name}-user",
-            name=args.user_name,
-            force_destroy=False,
+            user_name=args.user_name,
+            bucket=args.bucket,
+            adopt=args.adopt,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.policy = minio.IamPolicy(
+        self.policy = IamPolicy(
             f"{name}-policy",
-            name=args.policy_name,
+            policy_name=args.policy_name,
             policy=to_json(writer_policy(args.bucket)),
+            bucket=args.bucket,
+            adopt=args.adopt,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.attachment = minio.IamUserPolicyAttachment(
+        self.attachment = PolicyAttachment(
             f"{name}-policy-attachment",
-            user_name=self.user.name,
-            policy_name=self.policy.name,
+            user=self.user.name,
+            policy=self.policy.name,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.access_key = self.user.name

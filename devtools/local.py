@@ -50,13 +50,8 @@ def _minio(toolchain: Toolchain) -> MinioServer:
     )
 
 
-def _stack(toolchain: Toolchain, allow_plugin_download: bool = False) -> PulumiStack:
-    return PulumiStack(
-        toolchain=toolchain,
-        state_dir=LOCAL / "pulumi",
-        stack=STACK,
-        allow_plugin_download=allow_plugin_download,
-    )
+def _stack(toolchain: Toolchain) -> PulumiStack:
+    return PulumiStack(toolchain=toolchain, state_dir=LOCAL / "pulumi", stack=STACK)
 
 
 def up() -> None:
@@ -69,13 +64,7 @@ def up() -> None:
             f"starting MinIO on {server.endpoint_url} ({server.drives} erasure-coded drives in {server.home})"
         )
         server.start()
-    missing = toolchain.missing_plugins()
-    if missing:
-        say(
-            f"resource plugins {missing} are not built locally (see tools/pins.env); "
-            "Pulumi will download them, which needs access to its plugin releases"
-        )
-    stack = _stack(toolchain, allow_plugin_download=bool(missing))
+    stack = _stack(toolchain)
     stack.init()
     stack.use_minio(server)
     say("pulumi up (stack 'local')")

@@ -32,8 +32,6 @@ class PulumiStack:
     #: Where the stack's config lives; ``None`` means the usual ``Pulumi.<stack>.yaml`` beside Pulumi.yaml.
     config_file: Path | None = None
     project_dir: Path = ROOT
-    #: Let Pulumi download plugins it lacks (for ``make local-up`` where providers are not built locally).
-    allow_plugin_download: bool = False
 
     @property
     def backend_url(self) -> str:
@@ -49,7 +47,6 @@ class PulumiStack:
             **self.toolchain.offline_env(),
             "PULUMI_BACKEND_URL": self.backend_url,
             "PULUMI_CONFIG_PASSPHRASE_FILE": str(self.passphrase_file),
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "false" if self.allow_plugin_download else "true",
         }
 
     def run(

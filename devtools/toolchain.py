@@ -1,4 +1,4 @@
-"""The pinned tools (Pulumi CLI and plugins, MinIO, mc), built once by ``tools/ensure-tools.sh``."""
+"""The pinned tools (Pulumi CLI and Python host, MinIO, mc), built once by ``tools/ensure-tools.sh``."""
 
 from __future__ import annotations
 
@@ -26,18 +26,8 @@ class Toolchain:
     def tool(self, name: str) -> str:
         return str(self.bin_dir / name)
 
-    def missing_plugins(self) -> list[str]:
-        """The resource plugins the main program needs that are not installed in ``pulumi_home``."""
-        plugins = self.pulumi_home / "plugins"
-        return [
-            name
-            for name in ("minio", "command")
-            if not any(plugins.glob(f"resource-{name}-v*"))
-            or not (self.bin_dir / f"pulumi-resource-{name}").exists()
-        ]
-
     def offline_env(self) -> dict[str, str]:
-        """Variables that keep the Pulumi CLI off the network and on the pinned plugins."""
+        """Variables that keep the Pulumi CLI off the network: no plugin downloads, no update check."""
         return {
             "PATH": os.pathsep.join([str(self.bin_dir), str(ROOT / ".venv" / "bin"), os.environ["PATH"]]),
             "PULUMI_HOME": str(self.pulumi_home),

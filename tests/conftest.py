@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,16 @@ import pytest
 
 from components.nix_keys import generate_key_pair
 
+#: The signing key's dynamic resource, and the MinIO and HTTP resources of this project's providers.
 DYNAMIC = "pulumi-python:dynamic:Resource"
+BUCKET = "pulumi-python:dynamic/minio:Bucket"
+BUCKET_POLICY = "pulumi-python:dynamic/minio:BucketPolicy"
+LIFECYCLE = "pulumi-python:dynamic/minio:Lifecycle"
+BUCKET_OBJECT = "pulumi-python:dynamic/minio:BucketObject"
+USER = "pulumi-python:dynamic/minio:User"
+IAM_POLICY = "pulumi-python:dynamic/minio:IamPolicy"
+ATTACHMENT = "pulumi-python:dynamic/minio:PolicyAttachment"
+SERVED_CHECK = "pulumi-python:dynamic/http:ServedCheck"
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -23,15 +31,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.registered.append(args)
         outputs = dict(args.inputs)
-        if args.typ == "minio:index/iamUser:IamUser":
+        if args.typ == USER:
             outputs["secret"] = "writer-secret-from-provider"
         elif args.typ == DYNAMIC:
             pair = generate_key_pair(args.inputs["key_name"])
             outputs.update(public_key=pair.public_key, secret_key=pair.secret_key)
-        elif args.typ == "minio:index/s3Object:S3Object":
-            outputs["etag"] = hashlib.md5(args.inputs["content"].encode()).hexdigest()  # noqa: S324
-        elif args.typ == "command:local:Command":
-            outputs["stdout"] = "nix-cache: served"
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -70,6 +74,10 @@ class Registration:
         self.name = args.name
         self.parent_type = args.opts.parent.pulumi_resource_type if args.opts.parent else None
         self.protect = bool(args.opts.protect)
+        depends_on: Any = args.opts.depends_on or []
+        self.depends_on_types = [
+            d.pulumi_resource_type for d in (depends_on if isinstance(depends_on, list) else [depends_on])
+        ]
 
 
 @pytest.fixture

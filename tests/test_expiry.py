@@ -92,5 +92,6 @@ def test_safe_prefixes_never_reach_under_a_reserved_key(rest: str) -> None:
         assert not any(key.startswith(p) for p in prefixes), key
 
 
-def test_expiration_uses_the_providers_day_notation() -> None:
-    assert {rule.expiration for rule in expiry_rules(7)} == {"7d", "8d"}
+def test_nars_outlive_narinfos_by_the_grace_period() -> None:
+    """Every narinfo rule has the configured days; the NAR rule one day more."""
+    assert {(rule.prefix == "nar/", rule.days) for rule in expiry_rules(7)} == {(False, 7), (True, 8)}

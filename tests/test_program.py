@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import runpy
 from collections import Counter
@@ -19,7 +18,20 @@ from components.expiry import expiry_rules
 from components.nix_keys import generate_key_pair
 from components.nix_text import nix_cache_info
 from components.policies import anonymous_download_policy, writer_policy
-from tests.conftest import BASE_CONFIG, DYNAMIC, RecordingMocks, Registration
+from tests.conftest import (
+    ATTACHMENT,
+    BASE_CONFIG,
+    BUCKET,
+    BUCKET_OBJECT,
+    BUCKET_POLICY,
+    DYNAMIC,
+    IAM_POLICY,
+    LIFECYCLE,
+    SERVED_CHECK,
+    USER,
+    RecordingMocks,
+    Registration,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_OUTPUTS = {"secretKey", "writerSecretKey", "awsCredentials"}
@@ -72,15 +84,15 @@ def test_resources_are_exactly_the_cache(mocks: RecordingMocks) -> None:
         "nix-cache:index:CacheWriter": 1,
         "nix-cache:index:SigningKey": 1,
         "nix-cache:index:ServedCheck": 1,
-        "minio:index/s3Bucket:S3Bucket": 1,
-        "minio:index/s3BucketPolicy:S3BucketPolicy": 1,
-        "minio:index/ilmPolicy:IlmPolicy": 1,
-        "minio:index/s3Object:S3Object": 1,
-        "minio:index/iamUser:IamUser": 1,
-        "minio:index/iamPolicy:IamPolicy": 1,
-        "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment": 1,
+        BUCKET: 1,
+        BUCKET_POLICY: 1,
+        LIFECYCLE: 1,
+        BUCKET_OBJECT: 1,
+        USER: 1,
+        IAM_POLICY: 1,
+        ATTACHMENT: 1,
         DYNAMIC: 1,
-        "command:local:Command": 1,
+        SERVED_CHECK: 1,
     }
 
 
@@ -93,15 +105,15 @@ def test_every_resource_has_its_component_as_parent(registrations: list[Registra
         "nix-cache:index:CacheWriter": "nix-cache:index:NixBinaryCache",
         "nix-cache:index:SigningKey": "nix-cache:index:NixBinaryCache",
         "nix-cache:index:ServedCheck": "nix-cache:index:NixBinaryCache",
-        "minio:index/s3Bucket:S3Bucket": "nix-cache:index:CacheBucket",
-        "minio:index/s3BucketPolicy:S3BucketPolicy": "nix-cache:index:CacheBucket",
-        "minio:index/ilmPolicy:IlmPolicy": "nix-cache:index:CacheBucket",
-        "minio:index/s3Object:S3Object": "nix-cache:index:CacheBucket",
-        "minio:index/iamUser:IamUser": "nix-cache:index:CacheWriter",
-        "minio:index/iamPolicy:IamPolicy": "nix-cache:index:CacheWriter",
-        "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment": "nix-cache:index:CacheWriter",
+        BUCKET: "nix-cache:index:CacheBucket",
+        BUCKET_POLICY: "nix-cache:index:CacheBucket",
+        LIFECYCLE: "nix-cache:index:CacheBucket",
+        BUCKET_OBJECT: "nix-cache:index:CacheBucket",
+        USER: "nix-cache:index:CacheWriter",
+        IAM_POLICY: "nix-cache:index:CacheWriter",
+        ATTACHMENT: "nix-cache:index:CacheWriter",
         DYNAMIC: "nix-cache:index:SigningKey",
-        "command:local:Command": "nix-cache:index:ServedCheck",
+        SERVED_CHECK: "nix-cache:index:ServedCheck",
     }
 
 
@@ -110,10 +122,11 @@ def test_only_the_bucket_is_protected_by_default(
 ) -> None:
     """pulumi destroy must not take the bucket and its data; the key stays replaceable for rotation."""
     deploy()
-    assert [r.type for r in registrations if r.protect] == ["minio:index/s3Bucket:S3Bucket"]
-    bucket = mocks.one("minio:index/s3Bucket:S3Bucket")
+    assert [r.type for r in registrations if r.protect] == [BUCKET]
+    bucket = mocks.one(BUCKET)
     assert bucket.inputs["bucket"] == "nix-cache"
-    assert bucket.inputs["forceDestroy"] is False
+    assert bucket.inputs["adopt"] is False
+    assert bucket.inputs["owner"].endswith("/nix-cache/test"), "the stack that owns the bucket"
 
 
 def test_protection_can_be_turned_off(registrations: list[Registration]) -> None:
@@ -123,7 +136,7 @@ def test_protection_can_be_turned_off(registrations: list[Registration]) -> None
 
 def test_anonymous_policy_is_get_object_only(mocks: RecordingMocks) -> None:
     deploy()
-    policy = mocks.one("minio:index/s3BucketPolicy:S3BucketPolicy")
+    policy = mocks.one(BUCKET_POLICY)
     assert policy.inputs["bucket"] == "nix-cache"
     document = json.loads(policy.inputs["policy"])
     assert document == anonymous_download_policy("nix-cache")
@@ -132,44 +145,51 @@ def test_anonymous_policy_is_get_object_only(mocks: RecordingMocks) -> None:
 
 def test_writer_user_policy_and_attachment(mocks: RecordingMocks) -> None:
     deploy({"nix-cache:bucket": "my-cache", "nix-cache:writer": "ci-builder"})
-    user = mocks.one("minio:index/iamUser:IamUser")
+    user = mocks.one(USER)
     assert user.inputs["name"] == "ci-builder"
-    assert "secret" not in user.inputs, "the provider generates the writer secret"
-    policy = mocks.one("minio:index/iamPolicy:IamPolicy")
+    assert user.inputs["bucket"] == "my-cache", "claims of the user are kept on its bucket"
+    assert user.inputs.get("secret") is None, "the provider generates the writer secret"
+    policy = mocks.one(IAM_POLICY)
     assert policy.inputs["name"] == "my-cache-write"
     assert json.loads(policy.inputs["policy"]) == writer_policy("my-cache")
-    attachment = mocks.one("minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment")
-    assert (attachment.inputs["userName"], attachment.inputs["policyName"]) == (
+    attachment = mocks.one(ATTACHMENT)
+    assert (attachment.inputs["user"], attachment.inputs["policy"], attachment.inputs["attached"]) == (
         "ci-builder",
         "my-cache-write",
+        ["my-cache-write"],
     )
+
+
+def test_adopt_reaches_every_resource_that_could_exist_already(mocks: RecordingMocks) -> None:
+    """Bucket, user and policy take over hand-made ones only when nix-cache:adopt says so."""
+    deploy({"nix-cache:adopt": "true"})
+    assert [mocks.one(typ).inputs["adopt"] for typ in (BUCKET, USER, IAM_POLICY)] == [True, True, True]
 
 
 def test_expiry_rules_are_the_computed_cover(mocks: RecordingMocks) -> None:
     deploy({"nix-cache:expireDays": "14"})
-    ilm = mocks.one("minio:index/ilmPolicy:IlmPolicy")
+    ilm = mocks.one(LIFECYCLE)
     assert ilm.inputs["bucket"] == "nix-cache"
-    assert [(r["id"], r["filter"], r["expiration"], r["status"]) for r in ilm.inputs["rules"]] == [
-        (rule.rule_id, rule.prefix, f"{rule.days}d", "Enabled") for rule in expiry_rules(14)
+    assert [(r["id"], r["prefix"], r["days"], r["status"]) for r in ilm.inputs["rules"]] == [
+        (rule.rule_id, rule.prefix, rule.days, "Enabled") for rule in expiry_rules(14)
     ]
-    assert not any(r["filter"] in ("", "n", "ni", "nix") for r in ilm.inputs["rules"])
+    assert not any(r["prefix"] in ("", "n", "ni", "nix") for r in ilm.inputs["rules"])
 
 
 def test_no_expiry_when_kept_forever(mocks: RecordingMocks) -> None:
     deploy({"nix-cache:expireDays": "0"})
-    assert mocks.of_type("minio:index/ilmPolicy:IlmPolicy") == []
+    assert mocks.of_type(LIFECYCLE) == []
 
 
 def test_cache_info_object(mocks: RecordingMocks) -> None:
-    """nix-cache-info carries the configured fields, its content type and an etag for drift."""
+    """nix-cache-info carries the configured fields and its content type (read back to find drift)."""
     deploy({"nix-cache:priority": "30", "nix-cache:wantMassQuery": "false"})
-    obj = mocks.one("minio:index/s3Object:S3Object")
+    obj = mocks.one(BUCKET_OBJECT)
     expected = nix_cache_info("/nix/store", False, 30)
-    assert obj.inputs["objectName"] == "nix-cache-info"
-    assert obj.inputs["bucketName"] == "nix-cache"
+    assert obj.inputs["key"] == "nix-cache-info"
+    assert obj.inputs["bucket"] == "nix-cache"
     assert obj.inputs["content"] == expected == "StoreDir: /nix/store\nWantMassQuery: 0\nPriority: 30\n"
-    assert obj.inputs["contentType"] == "text/x-nix-cache-info"
-    assert obj.inputs["etag"] == hashlib.md5(expected.encode()).hexdigest()  # noqa: S324
+    assert obj.inputs["content_type"] == "text/x-nix-cache-info"
 
 
 def test_generated_key_is_named_and_secret(mocks: RecordingMocks) -> None:
@@ -191,17 +211,25 @@ def test_imported_key_creates_no_key_resource(mocks: RecordingMocks) -> None:
 
 def test_served_check_fetches_anonymously_with_the_ca(mocks: RecordingMocks) -> None:
     deploy({"minio:minioCacertFile": "/etc/ssl/ca.pem", "minio:minioSsl": "true"})
-    check = mocks.one("command:local:Command")
-    env = check.inputs["environment"]
-    assert env["NIX_CACHE_URL"] == "https://127.0.0.1:9000/nix-cache"
-    assert env["NIX_CACHE_EXPECTED"] == nix_cache_info("/nix/store", True, 40)
-    assert env["NIX_CACHE_CACERT"] == "/etc/ssl/ca.pem"
+    check = mocks.one(SERVED_CHECK)
+    assert check.inputs["url"] == "https://127.0.0.1:9000/nix-cache"
+    assert check.inputs["expected"] == nix_cache_info("/nix/store", True, 40)
+    assert check.inputs["cacert_file"] == "/etc/ssl/ca.pem"
+    assert check.inputs["insecure"] is False
+    assert check.inputs["served"] is True
     assert "correct-horse" not in json.dumps(check.inputs), "no credentials: the check is anonymous"
+
+
+def test_served_check_waits_for_the_whole_bucket(registrations: list[Registration]) -> None:
+    """It runs after the bucket, its policy and nix-cache-info exist, or it would fail on a new cache."""
+    deploy()
+    [check] = [r for r in registrations if r.type == "nix-cache:index:ServedCheck"]
+    assert check.depends_on_types == ["nix-cache:index:CacheBucket"]
 
 
 def test_served_check_can_be_turned_off(mocks: RecordingMocks) -> None:
     deploy({"nix-cache:verify": "false"})
-    assert mocks.of_type("command:local:Command") == []
+    assert mocks.of_type(SERVED_CHECK) == []
 
 
 def test_outputs_are_complete_and_secrets_are_secret(mocks: RecordingMocks) -> None:

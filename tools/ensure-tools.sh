@@ -9,11 +9,9 @@
 #     bin/pulumi-language-python-exec     Python program runner (from sdk/v3 $PULUMI_VERSION)
 #     bin/pulumi-resource-pulumi-python   Python dynamic-provider launcher (same)
 #     bin/minio, bin/mc                   MinIO server and client
-#     bin/pulumi-resource-minio, bin/pulumi-resource-command
-#                                         ONLY if found on PATH at the pinned version:
-#                                         they cannot be built here (see pins.env)
-#     pulumi-home/                        use as PULUMI_HOME; resource plugins that
-#                                         were found are installed in it
+#     pulumi-home/                        use as PULUMI_HOME (no resource plugins: the
+#                                         program's MinIO resources are its own dynamic
+#                                         providers, run by pulumi-resource-pulumi-python)
 #
 # On success it prints exactly one line on stdout: the absolute cache directory.
 # Progress goes to stderr. A second run only checks stamps and takes seconds.
@@ -308,46 +306,6 @@ ensure_minio_tool() {
 	step_end "$name"
 }
 
-# ------------------------------------------------- Pulumi resource plugins ---
-# ensure_plugin NAME VERSION: pulumi-resource-NAME at VERSION is linked into
-# bin/ and installed into pulumi-home when found on PATH; it cannot be built
-# from the module proxy here (see pins.env).
-missing_plugins=()
-ensure_plugin() {
-	local name=$1 ver=$2 exe="pulumi-resource-$1"
-	local plugdir="$pulumi_home/plugins/resource-$name-v$ver"
-	if ! is_done "plugin-$name" "$bin/$exe" "$plugdir/$exe"; then
-		local cand out
-		if ! cand=$(find_on_path "$exe"); then
-			missing_plugins+=("$name@$ver")
-			return
-		fi
-		out=$(timeout 20 "$cand" -version </dev/null 2>&1 || true)
-		if ! grep -qE "(^|[^0-9.])v?$ver([^0-9.]|$)" <<<"$out" && [[ $cand != *"-$ver/"* ]]; then
-			log "WARNING: ignoring $cand: cannot confirm it is version $ver"
-			missing_plugins+=("$name@$ver")
-			return
-		fi
-		link_file "$cand" "$bin/$exe"
-		log "installing resource plugin $name $ver into pulumi-home (offline)"
-		local tmpcwd
-		tmpcwd=$(mktemp -d "$cache/.plugin-install.XXXXXX")
-		# Offline settings, and a cwd with no Pulumi.yaml.
-		if ! (cd "$tmpcwd" &&
-			PULUMI_HOME="$pulumi_home" \
-				PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true \
-				PULUMI_SKIP_UPDATE_CHECK=true \
-				PULUMI_BACKEND_URL="file://$tmpcwd" \
-				PULUMI_CONFIG_PASSPHRASE="" \
-				"$bin/pulumi" plugin install resource "$name" "$ver" --file "$cand" --reinstall --non-interactive) >&2; then
-			rm -rf "$tmpcwd"
-			die "pulumi plugin install resource $name $ver failed"
-		fi
-		rm -rf "$tmpcwd"
-		mark_done "plugin-$name" "$cand"
-	fi
-}
-
 # ------------------------------------------------------------------- main ---
 t0=$SECONDS
 ensure_pulumi
@@ -356,13 +314,6 @@ ensure_minio_tool minio github.com/minio/minio "$MINIO_MODULE_VERSION" "$MINIO_Z
 	"$MINIO_RELEASE" "$MINIO_VERSION_STAMP" "$MINIO_COMMIT" kqueue
 ensure_minio_tool mc github.com/minio/mc "$MC_MODULE_VERSION" "$MC_ZIP_SHA256" \
 	"$MC_RELEASE" "$MC_VERSION_STAMP" "$MC_COMMIT" kqueue
-ensure_plugin minio "$PULUMI_MINIO_PLUGIN_VERSION"
-ensure_plugin command "$PULUMI_COMMAND_PLUGIN_VERSION"
-
-if ((${#missing_plugins[@]})); then
-	log "WARNING: resource plugin(s) not available: ${missing_plugins[*]} (no pulumi-resource-<name> at that" \
-		"version on PATH, and the Go module proxy does not serve their provider modules; see tools/pins.env)"
-fi
 
 if [[ -d $scratch ]]; then
 	chmod -R u+w "$scratch" 2>/dev/null || true

@@ -20,9 +20,9 @@ from components.expiry import expiry_rules
 from components.nix_keys import generate_key_pair
 from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
 from components.policies import anonymous_download_policy, to_json, writer_policy
-from components.served_check import CHECK_SCRIPT
 from devtools.minio_server import MinioServer
 from devtools.toolchain import Toolchain
+from providers.served_check import served_problem
 from tests.e2e.harness import ANONYMOUS_EXPECTED, OTHER_BUCKET, WRITER_EXPECTED, CacheUnderTest
 from tests.nix_client import NixClient
 
@@ -151,35 +151,25 @@ def test_expiry_rules_delete_narinfos_and_nars_but_never_nix_cache_info(cache: C
     assert cache.anonymous_results()["GetObject nix-cache-info"] == "ok"
 
 
-def run_served_check(url: str, expected: str) -> subprocess.CompletedProcess[str]:
-    """The post-deploy check's script, run by /bin/sh with the environment the command resource sets."""
-    env = {
-        "PATH": os.environ["PATH"],
-        "NIX_CACHE_URL": url,
-        "NIX_CACHE_EXPECTED": expected,
-        "NIX_CACHE_CACERT": "",
-        "NIX_CACHE_INSECURE": "false",
-    }
-    return subprocess.run(
-        ["/bin/sh", "-c", CHECK_SCRIPT], env=env, capture_output=True, text=True, check=False, timeout=120
-    )
+def served_check(url: str, expected: str) -> str | None:
+    """The post-deploy check the served-check provider runs, against the real cache (one attempt)."""
+    return served_problem({"url": url, "expected": expected, "cacert_file": None, "insecure": False}, 1)
 
 
 def test_served_check_passes_on_the_real_cache(cache: CacheUnderTest) -> None:
-    result = run_served_check(cache.substituter_url, nix_cache_info("/nix/store", True, 40))
-    assert result.returncode == 0, result.stderr
-    assert "serves the expected nix-cache-info" in result.stdout
+    assert served_check(cache.substituter_url, nix_cache_info("/nix/store", True, 40)) is None
 
 
 def test_served_check_fails_clearly_on_other_content(cache: CacheUnderTest) -> None:
-    result = run_served_check(cache.substituter_url, nix_cache_info("/nix/store", True, 41))
-    assert result.returncode != 0
-    assert "is served, but not with the content this stack wrote" in result.stderr
+    problem = served_check(cache.substituter_url, nix_cache_info("/nix/store", True, 41))
+    assert problem is not None
+    assert "is served, but not with the content this stack wrote" in problem
+    assert "Priority: 41" in problem
 
 
 def test_served_check_fails_clearly_when_not_public(cache: CacheUnderTest) -> None:
     """A bucket without the anonymous policy (or a wrong URL) fails the update with a pointer to why."""
-    result = run_served_check(f"{cache.minio.endpoint_url}/{OTHER_BUCKET}", "StoreDir: /nix/store\n")
-    assert result.returncode != 0
-    assert "is not served to anonymous clients" in result.stderr
-    assert "nix-cache:publicUrl" in result.stderr
+    problem = served_check(f"{cache.minio.endpoint_url}/{OTHER_BUCKET}", "StoreDir: /nix/store\n")
+    assert problem is not None
+    assert "is not served to anonymous clients: HTTP 403" in problem
+    assert "nix-cache:publicUrl" in problem

@@ -1,9 +1,7 @@
-"""The whole program for real: `pulumi up` with the MinIO and command providers against a live MinIO.
+"""The whole program for real: `pulumi up` through the real CLI and this project's providers, live MinIO.
 
-Needs the pulumi-minio 0.17.1 and pulumi-command 1.2.1 plugins, which cannot be built on this project's
-machines (see tools/pins.env); the module is skipped, saying so, where they are missing. The tests run
-in file order on one stack, the way a cache lives: created, used, drifted and repaired, expired,
-rotated, broken mid-update and destroyed.
+The tests run in file order on one stack, the way a cache lives: created, used, drifted and repaired,
+expired, rotated, broken mid-update and destroyed.
 """
 
 from __future__ import annotations
@@ -31,8 +29,6 @@ BUCKET = "nix-cache"
 
 @pytest.fixture(scope="module")
 def stack(toolchain: Toolchain, minio: MinioServer, tmp_path_factory: pytest.TempPathFactory) -> PulumiStack:
-    if missing := toolchain.missing_plugins():
-        pytest.skip(f"resource plugins not installed (cannot be built here, see tools/pins.env): {missing}")
     return new_stack(toolchain, minio, tmp_path_factory.mktemp("live-state"), "e2e")
 
 
