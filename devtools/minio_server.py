@@ -1,4 +1,7 @@
-"""A real MinIO server on loopback: erasure mode over several drive folders, like a real deployment."""
+"""A real MinIO server on loopback: erasure mode over several drive folders, like a real deployment.
+
+http by default; https when given a ``certs_dir`` (see ``devtools.tls``) and the CA file that clients trust.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -44,7 +48,19 @@ class MinioServer:
     drives: int = 4
     #: Extra environment, e.g. ``MINIO_SCANNER_SPEED=fastest`` for expiry tests.
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: ``--certs-dir`` (``public.crt``, ``private.key``, ``CAs/``): serve https instead of http.
+    certs_dir: Path | None = None
+    #: The CA that signed ``certs_dir/public.crt``: what the readiness check (and any client) trusts.
+    ca_file: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.certs_dir is None) != (self.ca_file is None):
+            raise ValueError("MinioServer: certs_dir and ca_file go together (https needs both)")
+
+    @property
+    def secure(self) -> bool:
+        return self.certs_dir is not None
 
     @property
     def address(self) -> str:
@@ -52,7 +68,11 @@ class MinioServer:
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://{self.address}"
+        return f"{'https' if self.secure else 'http'}://{self.address}"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client context that trusts only ``ca_file``; None for an http server."""
+        return None if self.ca_file is None else ssl.create_default_context(cafile=str(self.ca_file))
 
     @property
     def pid_file(self) -> Path:
@@ -88,6 +108,7 @@ class MinioServer:
             self.address,
             "--console-address",
             f"127.0.0.1:{self.console_port}",
+            *([] if self.certs_dir is None else ["--certs-dir", str(self.certs_dir)]),
             *self.drive_args(),
         ]
         with self.log_file.open("ab") as log:
@@ -99,13 +120,17 @@ class MinioServer:
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        context = self.ssl_context()
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"minio exited with {self.process.returncode}; see {self.log_file}")
-            if _healthy(f"{self.endpoint_url}/minio/health/cluster"):
+            if _healthy(f"{self.endpoint_url}/minio/health/cluster", context):
                 return
             time.sleep(0.3)
-        raise TimeoutError(f"minio did not become ready in {timeout}s; see {self.log_file}")
+        trust = f" trusting {self.ca_file}" if self.ca_file else ""
+        raise TimeoutError(
+            f"minio did not become ready at {self.endpoint_url}{trust} in {timeout}s; see {self.log_file}"
+        )
 
     def stop(self) -> None:
         """Stop the server this object started, or the one recorded in the pid file."""
@@ -128,9 +153,9 @@ class MinioServer:
         return True
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, context: ssl.SSLContext | None = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
+        with urllib.request.urlopen(url, timeout=2, context=context) as answer:
             return bool(answer.status == 200)
     except (urllib.error.URLError, OSError):
         return False

@@ -13,8 +13,17 @@ from botocore.exceptions import ClientError
 CONTENT_TYPES = {".narinfo": "text/x-nix-narinfo", ".ls": "application/json"}
 
 
-def client(endpoint: str, access_key: str | None = None, secret_key: str | None = None) -> Any:
-    """An S3 client for ``endpoint``; without keys it sends unsigned (anonymous) requests."""
+def client(
+    endpoint: str,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    verify: str | bool | None = None,
+) -> Any:
+    """An S3 client for ``endpoint``; without keys it sends unsigned (anonymous) requests.
+
+    ``verify``: for https, a CA bundle file to trust instead of the system's, or False for none;
+    None keeps botocore's default (the system's CAs).
+    """
     config = Config(
         signature_version=UNSIGNED if access_key is None else "s3v4",
         s3={"addressing_style": "path"},
@@ -27,6 +36,7 @@ def client(endpoint: str, access_key: str | None = None, secret_key: str | None 
         aws_secret_access_key=secret_key,
         region_name="us-east-1",
         config=config,
+        verify=verify,
     )
 
 
