@@ -111,12 +111,17 @@ class PulumiStack:
         flags = ["--secret"] if secret else ["--plaintext"]
         self.run("config", "set", key, *flags, *self._stack_args(), stdin=value)
 
+    def remove_config(self, key: str) -> None:
+        self.run("config", "rm", key, *self._stack_args())
+
     def use_minio(self, server: MinioServer) -> None:
         """Point the stack's MinIO provider at ``server``; the root password goes in as a secret."""
         self.set_config("minio:minioServer", server.address)
         self.set_config("minio:minioUser", server.credentials.user)
         self.set_config("minio:minioPassword", server.credentials.password, secret=True)
-        self.set_config("minio:minioSsl", "false")
+        self.set_config("minio:minioSsl", "true" if server.secure else "false")
+        if server.ca_file is not None:
+            self.set_config("minio:minioCacertFile", str(server.ca_file))
 
     def up(self, *, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("up", "--yes", "--skip-preview", *self._stack_args(), check=check)
@@ -128,7 +133,7 @@ class PulumiStack:
         return self.run("refresh", "--yes", "--skip-preview", *self._stack_args())
 
     def destroy(self, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run("destroy", "--yes", "--skip-preview", *self._stack_args(), check=check)
+        return self.run("destroy", "--yes", *self._stack_args(), check=check)
 
     def outputs(self, *, show_secrets: bool = False) -> dict[str, Any]:
         args = ["stack", "output", "--json", "--stack", self.stack]

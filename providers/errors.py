@@ -36,6 +36,13 @@ def _credentials_hint(settings: MinioSettings) -> str:
     return f"check minio:minioUser ({settings.user!r}) and minio:minioPassword"
 
 
+def _not_admin(settings: MinioSettings, where: str) -> str:
+    return (
+        f"minio:minioUser {settings.user!r} is not a MinIO admin at {where}; "
+        "use the root user or one with the consoleAdmin policy"
+    )
+
+
 def _tls_hint(settings: MinioSettings) -> str:
     if settings.cacert_file:
         return (
@@ -70,17 +77,14 @@ def describe(error: BaseException, settings: MinioSettings, doing: str) -> str:
         if error.code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
             return f"{doing}: {where} refused the credentials; {_credentials_hint(settings)}"
         if error.code == "AccessDenied":
-            return f"{doing}: {where} denied access to minio:minioUser {settings.user!r}; it must be an admin"
+            return f"{doing}: {_not_admin(settings, where)}"
         return f"{doing}: {where} answered {error.code}: {error.message}"
     if isinstance(error, MinioAdminException):
         code = admin_error_code(error)
         if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "XMinioAdminInvalidAccessKey"):
             return f"{doing}: {where} refused the credentials; {_credentials_hint(settings)}"
         if code in ("AccessDenied", "403"):
-            return (
-                f"{doing}: minio:minioUser {settings.user!r} is not a MinIO admin at {where}; "
-                "use the root user or one with the consoleAdmin policy"
-            )
+            return f"{doing}: {_not_admin(settings, where)}"
         return f"{doing}: {where} answered {code}"
     if isinstance(error, ServerError):
         return f"{doing}: {where} failed with HTTP {error.status_code}; check MinIO's own log"

@@ -1,18 +1,25 @@
 """The whole program for real: `pulumi up` through the real CLI and this project's providers, live MinIO.
 
 The tests run in file order on one stack, the way a cache lives: created, used, drifted and repaired,
-expired, rotated, broken mid-update and destroyed.
+expired, rotated, broken mid-update and destroyed. ``Pulumi.yaml`` sets ``refresh: always``, so a
+plain ``pulumi preview`` shows hand-made changes and a plain ``pulumi up`` repairs them.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import signal
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+from minio.credentials.providers import StaticProvider
+from minio.minioadmin import MinioAdmin
 
 from components.expiry import expiry_rules
 from components.nix_keys import generate_key_pair
@@ -25,6 +32,9 @@ from tests.e2e.harness import ANONYMOUS_EXPECTED, WRITER_EXPECTED, CacheUnderTes
 from tests.nix_client import NixClient
 
 BUCKET = "nix-cache"
+WRITER = "nixbuilder"
+#: The one-line messages the providers give when MinIO goes away under them.
+MINIO_GONE = ("broke off", "is unreachable", "did not answer", "is not served to anonymous clients")
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +59,30 @@ def cache(stack: PulumiStack, minio: MinioServer, tmp_path: Path) -> CacheUnderT
     )
 
 
+def admin_api(minio: MinioServer) -> MinioAdmin:
+    credentials = StaticProvider(minio.credentials.user, minio.credentials.password)
+    return MinioAdmin(endpoint=minio.address, credentials=credentials, secure=False)
+
+
 def assert_converged(stack: PulumiStack) -> None:
     """No permanent diff: a preview right after, and again after a refresh, has nothing to do."""
     stack.preview("--expect-no-changes")
-    stack.refresh()
+    refreshed = stack.refresh()
+    assert "unchanged" in refreshed.stdout, refreshed.stdout
+    assert " updated" not in refreshed.stdout, "read after write: a refresh right after up changes nothing"
     stack.preview("--expect-no-changes")
+
+
+def drift(stack: PulumiStack) -> str:
+    """What `pulumi preview` proposes; fails the test if it proposes nothing."""
+    preview = stack.preview("--expect-no-changes", check=False)
+    assert preview.returncode != 0, "the hand-made change did not show in preview"
+    return preview.stdout
 
 
 def served_cache_info(stack: PulumiStack) -> str:
     url = f"{stack.outputs()['substituterUrl']}/nix-cache-info"
-    with urllib.request.urlopen(url) as answer:
+    with urllib.request.urlopen(url, timeout=10) as answer:
         return str(answer.read().decode())
 
 
@@ -68,10 +92,17 @@ def test_up_creates_the_cache_and_converges(stack: PulumiStack) -> None:
     assert_converged(stack)
 
 
+def test_a_second_up_changes_nothing(stack: PulumiStack) -> None:
+    again = stack.up()
+    assert "15 unchanged" in again.stdout, again.stdout
+    assert "created" not in again.stdout
+    assert "updated" not in again.stdout
+
+
 def test_plain_outputs_hide_secrets(stack: PulumiStack) -> None:
     plain = stack.outputs()
     assert {plain[name] for name in ("secretKey", "writerSecretKey", "awsCredentials")} == {"[secret]"}
-    assert plain["writerAccessKey"] == "nixbuilder"
+    assert plain["writerAccessKey"] == WRITER
 
 
 def test_state_holds_no_secret_in_clear(
@@ -91,9 +122,21 @@ def test_state_holds_no_secret_in_clear(
         "backend files": backend,
         "stack config": stack.config_file.read_text(),
         "preview output": stack.preview().stdout,
+        "up output": stack.up().stdout,
     }.items():
         for what, value in secrets_in_clear.items():
             assert value not in text, f"{what} in clear in {place}"
+
+
+def test_only_the_engine_s_provider_config_holds_the_password_encrypted(stack: PulumiStack) -> None:
+    """Pulumi keeps the stack config a dynamic provider was given (refresh and destroy need it): the root
+    password is there only as ciphertext, and no resource of the cache holds any MinIO credential."""
+    resources = json.loads(stack.export_state())["deployment"]["resources"]
+    [provider] = [r for r in resources if r["type"] == "pulumi:providers:pulumi-python"]
+    assert "ciphertext" in provider["inputs"]["minio:minioPassword"]
+    for resource in resources:
+        if resource["type"].startswith("pulumi-python:dynamic/"):
+            assert not any(key.startswith("minio") for key in resource.get("outputs", {})), resource["urn"]
 
 
 def test_who_may_do_what(cache: CacheUnderTest) -> None:
@@ -102,6 +145,7 @@ def test_who_may_do_what(cache: CacheUnderTest) -> None:
 
 
 def test_nix_round_trip(cache: CacheUnderTest) -> None:
+    """Signed with secretKey, uploaded as the writer (NARs first), substituted trusting publicKey."""
     path = cache.publish()
     trusted = cache.substitute(path)
     assert trusted.returncode == 0, trusted.stderr
@@ -110,21 +154,52 @@ def test_nix_round_trip(cache: CacheUnderTest) -> None:
     assert "is not signed by any of the keys in 'trusted-public-keys'" in refused.stderr
 
 
-def test_drift_is_reported_and_repaired(stack: PulumiStack, cache: CacheUnderTest) -> None:
+def test_removed_policy_and_edited_cache_info_show_and_are_repaired(
+    stack: PulumiStack, cache: CacheUnderTest
+) -> None:
     admin = cache.admin()
     admin.delete_bucket_policy(Bucket=BUCKET)
     admin.put_object(Bucket=BUCKET, Key="nix-cache-info", Body=b"StoreDir: /gnu/store\n")
-    drift = stack.preview("--refresh", "--expect-no-changes", check=False)
-    assert drift.returncode != 0
-    assert "nix-cache-store-anonymous-download" in drift.stdout
-    assert "nix-cache-store-cache-info" in drift.stdout
+    proposed = drift(stack)
+    assert "+ pulumi-python:dynamic/minio:BucketPolicy: (create)" in proposed
+    assert "~ pulumi-python:dynamic/minio:BucketObject: (update)" in proposed
     stack.up()
     assert_converged(stack)
+    assert cache.anonymous_results() == ANONYMOUS_EXPECTED
     assert cache.substitute(cache.publish()).returncode == 0
-    admin.delete_object(Bucket=BUCKET, Key="nix-cache-info")
-    assert stack.preview("--refresh", "--expect-no-changes", check=False).returncode != 0
+
+
+def test_deleted_cache_info_shows_and_is_repaired(stack: PulumiStack, cache: CacheUnderTest) -> None:
+    cache.admin().delete_object(Bucket=BUCKET, Key="nix-cache-info")
+    assert "+ pulumi-python:dynamic/minio:BucketObject: (create)" in drift(stack)
     stack.up()
     assert served_cache_info(stack) == nix_cache_info("/nix/store", True, 40)
+    stack.preview("--expect-no-changes")
+
+
+def test_detached_or_disabled_writer_shows_and_is_repaired(
+    stack: PulumiStack, cache: CacheUnderTest, minio: MinioServer
+) -> None:
+    admin = admin_api(minio)
+    admin.detach_policy([f"{BUCKET}-write"], user=WRITER)
+    admin.user_disable(WRITER)
+    proposed = drift(stack)
+    assert "~ pulumi-python:dynamic/minio:PolicyAttachment: (update)" in proposed
+    assert "~ pulumi-python:dynamic/minio:User: (update)" in proposed
+    stack.up()
+    assert_converged(stack)
+    assert cache.writer_results() == WRITER_EXPECTED
+
+
+def test_an_extra_policy_on_the_writer_is_drift(
+    stack: PulumiStack, cache: CacheUnderTest, minio: MinioServer
+) -> None:
+    """Least privilege holds over time: a policy attached to the writer by hand is taken off again."""
+    admin_api(minio).attach_policy(["readwrite"], user=WRITER)
+    assert "PolicyAttachment: (update)" in drift(stack)
+    stack.up()
+    assert json.loads(admin_api(minio).user_info(WRITER))["policyName"] == f"{BUCKET}-write"
+    assert cache.writer_results() == WRITER_EXPECTED
 
 
 def test_expiry_keeps_the_cache(stack: PulumiStack, cache: CacheUnderTest) -> None:
@@ -139,46 +214,77 @@ def test_expiry_keeps_the_cache(stack: PulumiStack, cache: CacheUnderTest) -> No
     gone = cache.substitute(path)
     assert gone.returncode != 0
     assert "does not appear to be a binary cache" not in gone.stderr
-    assert stack.preview("--refresh", "--expect-no-changes", check=False).returncode != 0
+    assert "~ pulumi-python:dynamic/minio:Lifecycle: (update)" in drift(stack)
     stack.up()
     stack.preview("--expect-no-changes")
     assert cache.substitute(cache.publish()).returncode == 0
 
 
-def test_rotation_gives_a_new_key_that_works(
-    stack: PulumiStack, minio: MinioServer, tmp_path: pytest.TempPathFactory
+def test_rotation_gives_a_new_key_that_signs_and_substitutes(
+    stack: PulumiStack, minio: MinioServer, tmp_path: Path
 ) -> None:
     before = stack.outputs(show_secrets=True)
     stack.set_config("nix-cache:keyName", "127.0.0.1-2")
     stack.up()
     after = stack.outputs(show_secrets=True)
     assert after["publicKey"].startswith("127.0.0.1-2:")
+    assert after["secretKey"].startswith("127.0.0.1-2:")
     assert after["publicKey"] in after["nixosModule"]
     assert after["publicKey"] != before["publicKey"]
+    rotated = CacheUnderTest(
+        minio=minio,
+        nix=NixClient(tmp_path / "nix"),
+        workdir=tmp_path,
+        bucket=BUCKET,
+        substituter_url=after["substituterUrl"],
+        public_key=after["publicKey"],
+        secret_key=after["secretKey"],
+        writer_access_key=after["writerAccessKey"],
+        writer_secret_key=after["writerSecretKey"],
+    )
+    path = rotated.publish()
+    assert rotated.substitute(path).returncode == 0
+    refused = rotated.substitute(path, trusted_key=before["publicKey"])
+    assert "is not signed by any of the keys in 'trusted-public-keys'" in refused.stderr
     stack.preview("--expect-no-changes")
 
 
-def test_minio_stopped_mid_update_fails_clearly_then_converges(
-    stack: PulumiStack, minio: MinioServer
-) -> None:
+def _lines(stream: Any, into: queue.Queue[str | None]) -> None:
+    for line in stream:
+        into.put(line)
+    into.put(None)
+
+
+def test_minio_killed_mid_update_fails_clearly_then_converges(stack: PulumiStack, minio: MinioServer) -> None:
+    """MinIO dies while `up` writes to it: the update fails with one plain line; the next `up` converges."""
     stack.set_config("nix-cache:priority", "41")
     stack.set_config("nix-cache:expireDays", "20")
     assert minio.process is not None
-    os.kill(minio.process.pid, signal.SIGSTOP)  # requests now hang mid-flight
     update = stack.spawn_up()
-    assert update.stdout is not None
-    lines = []
-    for line in update.stdout:
-        lines.append(line)
-        if "updating" in line:
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_lines, args=(update.stdout, lines), daemon=True).start()
+    output: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        if line is None:
             break
-    time.sleep(2)
-    os.kill(minio.process.pid, signal.SIGKILL)
-    os.kill(minio.process.pid, signal.SIGCONT)
-    rest, _ = update.communicate(timeout=600)
-    output = "".join(lines) + rest
-    assert update.returncode != 0
-    assert any(s in output for s in ("connection refused", "connection reset", "EOF")), output
+        output.append(line)
+        if "updating" in line and "minio:" in line:
+            os.kill(minio.process.pid, signal.SIGSTOP)  # requests in flight now hang
+            time.sleep(1)
+            os.kill(minio.process.pid, signal.SIGKILL)
+            os.kill(minio.process.pid, signal.SIGCONT)
+            break
+    else:
+        pytest.fail("no MinIO update started within 120 s:\n" + "".join(output))
+    update.wait(timeout=180)
+    while (line := lines.get(timeout=10)) is not None:
+        output.append(line)
+    text = "".join(output)
+    assert update.returncode != 0, text
+    assert any(message in text for message in MINIO_GONE), text
+    assert "Traceback" not in text
     minio.process.wait()
     minio.start()
     stack.up()
@@ -191,10 +297,14 @@ def test_destroy_loses_no_data(stack: PulumiStack, cache: CacheUnderTest) -> Non
     assert any(key.endswith(".narinfo") for key in before)
     protected = stack.destroy(check=False)
     assert protected.returncode != 0
-    assert "protect" in protected.stdout + protected.stderr
+    assert "nix-cache-store-bucket" in protected.stdout + protected.stderr
+    assert "protected" in protected.stdout + protected.stderr
     assert before <= cache.object_keys()
-    stack.up()
     stack.set_config("nix-cache:protect", "false")
     stack.up()
-    assert stack.destroy(check=False).returncode != 0
+    refused = stack.destroy(check=False)
+    text = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert "never deletes cached data" in text
+    assert "Traceback" not in text
     assert before - {"nix-cache-info"} <= cache.object_keys()
