@@ -7,6 +7,7 @@ registered, and the signing key is a Python dynamic resource run by the engine i
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,18 @@ def test_renaming_the_key_rotates_it(key_stack: PulumiStack) -> None:
     assert after["publicKey"].startswith("e2e-2:")
     assert after["secretKey"].partition(":")[2] != before["secretKey"].partition(":")[2]
     key_stack.preview("--expect-no-changes")
+
+
+def test_no_engine_plugin_beyond_pulumi_s_own(toolchain: Toolchain, tmp_path: Path) -> None:
+    """The MinIO resources are this project's dynamic providers: no minio or command plugin anywhere."""
+    stack = PulumiStack(
+        toolchain, tmp_path / "state", "plugins", config_file=tmp_path / "Pulumi.plugins.yaml"
+    )
+    listed = stack.run("plugin", "ls", "--json").stdout
+    names = {plugin["name"] for plugin in json.loads(listed or "[]")}
+    assert not names & {"minio", "command"}, names
+    sources = [p for p in ROOT.rglob("*.py") if ".venv" not in p.parts and ".local" not in p.parts]
+    importing = [
+        p for p in sources if re.search(r"^\s*(import|from) pulumi_(minio|command)\b", p.read_text(), re.M)
+    ]
+    assert importing == []
