@@ -71,6 +71,21 @@ class CacheUnderTest:
     writer_access_key: str
     writer_secret_key: str = field(repr=False)
 
+    @classmethod
+    def from_outputs(cls, minio: MinioServer, outputs: dict[str, Any], workdir: Path) -> CacheUnderTest:
+        """The cache as a stack's outputs (with secrets) describe it."""
+        return cls(
+            minio=minio,
+            nix=NixClient(workdir / "nix"),
+            workdir=workdir,
+            bucket=outputs["bucketName"],
+            substituter_url=outputs["substituterUrl"],
+            public_key=outputs["publicKey"],
+            secret_key=outputs["secretKey"],
+            writer_access_key=outputs["writerAccessKey"],
+            writer_secret_key=outputs["writerSecretKey"],
+        )
+
     def admin(self) -> Any:
         return s3.client(
             self.minio.endpoint_url, self.minio.credentials.user, self.minio.credentials.password

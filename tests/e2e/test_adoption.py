@@ -19,7 +19,6 @@ from tests.e2e import s3
 from tests.e2e.conftest import new_stack
 from tests.e2e.harness import ANONYMOUS_EXPECTED, WRITER_EXPECTED, CacheUnderTest
 from tests.e2e.manual_recipe import BUCKET, WRITER, WRITER_SECRET, build_manual_recipe_cache
-from tests.nix_client import NixClient
 
 OBJECTS = {
     "0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r.narinfo": b"StorePath: /nix/store/x\n",
@@ -81,17 +80,7 @@ def test_with_adopt_up_takes_it_over_and_keeps_every_object(
     stack.up()
     stack.preview("--expect-no-changes")
     out = stack.outputs(show_secrets=True)
-    cache = CacheUnderTest(
-        minio=hand_made,
-        nix=NixClient(tmp_path / "nix"),
-        workdir=tmp_path,
-        bucket=BUCKET,
-        substituter_url=out["substituterUrl"],
-        public_key=out["publicKey"],
-        secret_key=out["secretKey"],
-        writer_access_key=out["writerAccessKey"],
-        writer_secret_key=out["writerSecretKey"],
-    )
+    cache = CacheUnderTest.from_outputs(hand_made, out, tmp_path)
     assert set(OBJECTS) <= cache.object_keys()
     admin = cache.admin()
     for key, body in OBJECTS.items():

@@ -29,7 +29,6 @@ from devtools.pulumi_stack import PulumiStack
 from devtools.toolchain import Toolchain
 from tests.e2e.conftest import new_stack
 from tests.e2e.harness import ANONYMOUS_EXPECTED, WRITER_EXPECTED, CacheUnderTest
-from tests.nix_client import NixClient
 
 BUCKET = "nix-cache"
 WRITER = "nixbuilder"
@@ -46,17 +45,7 @@ def stack(toolchain: Toolchain, minio: MinioServer, tmp_path_factory: pytest.Tem
 def cache(stack: PulumiStack, minio: MinioServer, tmp_path: Path) -> CacheUnderTest:
     """The cache as the stack's current outputs describe it."""
     out = stack.outputs(show_secrets=True)
-    return CacheUnderTest(
-        minio=minio,
-        nix=NixClient(tmp_path / "nix"),
-        workdir=tmp_path,
-        bucket=out["bucketName"],
-        substituter_url=out["substituterUrl"],
-        public_key=out["publicKey"],
-        secret_key=out["secretKey"],
-        writer_access_key=out["writerAccessKey"],
-        writer_secret_key=out["writerSecretKey"],
-    )
+    return CacheUnderTest.from_outputs(minio, out, tmp_path)
 
 
 def admin_api(minio: MinioServer) -> MinioAdmin:
@@ -231,17 +220,7 @@ def test_rotation_gives_a_new_key_that_signs_and_substitutes(
     assert after["secretKey"].startswith("127.0.0.1-2:")
     assert after["publicKey"] in after["nixosModule"]
     assert after["publicKey"] != before["publicKey"]
-    rotated = CacheUnderTest(
-        minio=minio,
-        nix=NixClient(tmp_path / "nix"),
-        workdir=tmp_path,
-        bucket=BUCKET,
-        substituter_url=after["substituterUrl"],
-        public_key=after["publicKey"],
-        secret_key=after["secretKey"],
-        writer_access_key=after["writerAccessKey"],
-        writer_secret_key=after["writerSecretKey"],
-    )
+    rotated = CacheUnderTest.from_outputs(minio, after, tmp_path)
     path = rotated.publish()
     assert rotated.substitute(path).returncode == 0
     refused = rotated.substitute(path, trusted_key=before["publicKey"])
