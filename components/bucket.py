@@ -26,6 +26,8 @@ class CacheBucketArgs:
     cache_info: str
     #: Take over a bucket made by hand: its objects stay, its policy, rules and nix-cache-info are replaced.
     adopt: bool = False
+    #: Anonymous download; a private cache has no bucket policy at all.
+    public: bool = True
 
 
 def lifecycle_rule(rule: ExpiryRule) -> dict[str, Any]:
@@ -35,7 +37,7 @@ def lifecycle_rule(rule: ExpiryRule) -> dict[str, Any]:
 
 class CacheBucket(pulumi.ComponentResource):
     bucket: Bucket
-    anonymous_policy: BucketPolicy
+    anonymous_policy: BucketPolicy | None
     expiry: Lifecycle | None
     cache_info: BucketObject
 
@@ -48,11 +50,15 @@ class CacheBucket(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         bucket_name = self.bucket.bucket
-        self.anonymous_policy = BucketPolicy(
-            f"{name}-anonymous-download",
-            bucket=bucket_name,
-            policy=to_json(anonymous_download_policy(args.bucket)),
-            opts=pulumi.ResourceOptions(parent=self),
+        self.anonymous_policy = (
+            BucketPolicy(
+                f"{name}-anonymous-download",
+                bucket=bucket_name,
+                policy=to_json(anonymous_download_policy(args.bucket)),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            if args.public
+            else None
         )
         rules = expiry_rules(args.expire_days)
         self.expiry = (

@@ -8,6 +8,7 @@ the thin shell that reads Pulumi's runtime config.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ DEFAULT_WANT_MASS_QUERY = True
 DEFAULT_PRIORITY = 40
 DEFAULT_VERIFY = True
 DEFAULT_ADOPT = False
+DEFAULT_PUBLIC = True
+DEFAULT_READER = "nixreader"
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _WRITER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
@@ -67,7 +70,8 @@ class MinioConnection:
 class CacheConfig:
     minio: MinioConnection
     bucket: str
-    writer: str
+    #: One MinIO user per builder, all with the same upload-only policy; the first is "the" writer.
+    writers: tuple[str, ...]
     protect: bool
     expire_days: int
     store_dir: str
@@ -79,7 +83,17 @@ class CacheConfig:
     signing_key: NixKeyPair | None = field(repr=False)
     verify: bool
     #: Take over a cache made by hand (bucket, writer user, its policy) instead of refusing it.
-    adopt: bool
+    adopt: bool = False
+    #: Anonymous download (true), or a private cache read through ``reader``'s credentials (false).
+    public: bool = DEFAULT_PUBLIC
+    reader: str = DEFAULT_READER
+    #: Names of earlier signing keys that clients should no longer trust.
+    retire_keys: tuple[str, ...] = ()
+
+    @property
+    def writer(self) -> str:
+        """The first builder: the one-writer outputs and the default push command use it."""
+        return self.writers[0]
 
 
 class _Reader:
@@ -121,6 +135,22 @@ class _Reader:
             self.problem(key, f"must not be negative, got {number}")
             return default
         return number
+
+    def names(self, key: str) -> tuple[str, ...] | None:
+        """A list of names: a JSON list (``pulumi config set --path 'key[0]' a``) or comma-separated."""
+        value = self.text(key)
+        if value is None:
+            return None
+        if value.lstrip().startswith("["):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
+                self.problem(key, f"must be a list of names, not {value!r}")
+                return None
+            return tuple(item.strip() for item in parsed)
+        return tuple(item.strip() for item in value.split(","))
 
     def secret(self, key: str) -> str | None:
         value = self.text(key)
@@ -253,14 +283,13 @@ def parse_config(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> C
     bucket = read.text(f"{PROJECT}:bucket") or DEFAULT_BUCKET
     if problem := bucket_name_problem(bucket):
         read.problem(f"{PROJECT}:bucket", problem)
-    writer = read.text(f"{PROJECT}:writer") or DEFAULT_WRITER
-    if not _WRITER.fullmatch(writer):
-        read.problem(
-            f"{PROJECT}:writer",
-            f"{writer!r} must be 3-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-        )
-    elif writer == user:
-        read.problem(f"{PROJECT}:writer", f"{writer!r} is the MinIO admin user; the writer must be its own")
+    writers = _writers(read, user)
+    public = read.boolean(f"{PROJECT}:public", DEFAULT_PUBLIC)
+    reader = read.text(f"{PROJECT}:reader") or DEFAULT_READER
+    if problem := user_name_problem(reader, user):
+        read.problem(f"{PROJECT}:reader", problem)
+    elif reader in writers:
+        read.problem(f"{PROJECT}:reader", f"{reader!r} is also a writer; the reader must be its own user")
 
     store_dir = read.text(f"{PROJECT}:storeDir") or DEFAULT_STORE_DIR
     if problem := store_dir_problem(store_dir):
@@ -291,11 +320,20 @@ def parse_config(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> C
             f"{PROJECT}:signingKey",
             f"is named {signing_key.name!r} but {PROJECT}:keyName is {key_name!r}; make them agree",
         )
+    retire_keys = read.names(f"{PROJECT}:retireKeys") or ()
+    for name in retire_keys:
+        if problem := key_name_problem(name):
+            read.problem(f"{PROJECT}:retireKeys", f"{name!r} {problem}")
+        elif name == key_name:
+            read.problem(
+                f"{PROJECT}:retireKeys",
+                f"{name!r} is the current signing key ({PROJECT}:keyName); rotate to a new name first",
+            )
 
     config = CacheConfig(
         minio=minio,
         bucket=bucket,
-        writer=writer,
+        writers=writers,
         protect=read.boolean(f"{PROJECT}:protect", DEFAULT_PROTECT),
         expire_days=read.count(f"{PROJECT}:expireDays", DEFAULT_EXPIRE_DAYS),
         store_dir=store_dir,
@@ -306,6 +344,9 @@ def parse_config(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> C
         signing_key=signing_key,
         verify=read.boolean(f"{PROJECT}:verify", DEFAULT_VERIFY),
         adopt=read.boolean(f"{PROJECT}:adopt", DEFAULT_ADOPT),
+        public=public,
+        reader=reader,
+        retire_keys=tuple(dict.fromkeys(retire_keys)),
     )
     if read.problems:
         raise ConfigError(read.problems)
@@ -316,6 +357,34 @@ def _public_host(public_url: str) -> str:
     """The host of ``public_url``, the default signing key name's stem."""
     parts = _split_url(public_url)
     return (parts.hostname if parts else None) or "cache"
+
+
+def user_name_problem(name: str, admin: str | None) -> str | None:
+    """Why ``name`` cannot be a MinIO user of the cache (its format, or being the admin)."""
+    if not _WRITER.fullmatch(name):
+        return f"{name!r} must be 3-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    if name == admin:
+        return f"{name!r} is the MinIO admin user; the cache's users must be their own"
+    return None
+
+
+def _writers(read: _Reader, admin: str | None) -> tuple[str, ...]:
+    """``nix-cache:writers``, or ``nix-cache:writer`` as its one-item form; never both, never empty."""
+    one = read.text(f"{PROJECT}:writer")
+    many = read.names(f"{PROJECT}:writers")
+    if one is not None and many is not None:
+        read.problem(f"{PROJECT}:writers", f"set either {PROJECT}:writer or {PROJECT}:writers, not both")
+    key = f"{PROJECT}:writers" if many is not None else f"{PROJECT}:writer"
+    names = many if many is not None else (one or DEFAULT_WRITER,)
+    if not names:
+        read.problem(key, "must name at least one writer")
+        return (DEFAULT_WRITER,)
+    for name in names:
+        if problem := user_name_problem(name, admin):
+            read.problem(key, problem)
+    if len(set(names)) != len(names):
+        read.problem(key, f"names a writer twice: {list(names)}")
+    return tuple(dict.fromkeys(names))
 
 
 def _signing_key(read: _Reader) -> NixKeyPair | None:
@@ -353,6 +422,10 @@ CONFIG_KEYS = (
             "signingKey",
             "verify",
             "adopt",
+            "writers",
+            "public",
+            "reader",
+            "retireKeys",
         )
     ),
 )

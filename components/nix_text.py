@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 CACHE_INFO_CONTENT_TYPE = "text/x-nix-cache-info"
@@ -22,22 +23,32 @@ def _nix_string(value: str) -> str:
     return json.dumps(value).replace("${", "\\${")
 
 
-def nixos_module(substituter_url: str, public_key: str) -> str:
-    """A NixOS module that adds the cache next to the ones already configured."""
+def _keys(public_keys: str | Sequence[str]) -> list[str]:
+    return [public_keys] if isinstance(public_keys, str) else list(public_keys)
+
+
+def nixos_module(substituter_url: str, public_keys: str | Sequence[str]) -> str:
+    """A NixOS module that adds the cache next to the ones already configured.
+
+    ``public_keys`` is every key clients trust, newest first: after a rotation the earlier keys stay
+    until retired, so paths signed before it keep substituting.
+    """
+    keys = " ".join(_nix_string(key) for key in _keys(public_keys))
     return (
         "{ ... }:\n"
         "{\n"
         "  nix.settings = {\n"
         f"    extra-substituters = [ {_nix_string(substituter_url)} ];\n"
-        f"    extra-trusted-public-keys = [ {_nix_string(public_key)} ];\n"
+        f"    extra-trusted-public-keys = [ {keys} ];\n"
         "  };\n"
         "}\n"
     )
 
 
-def nix_conf(substituter_url: str, public_key: str) -> str:
+def nix_conf(substituter_url: str, public_keys: str | Sequence[str]) -> str:
     """The same two settings for ``/etc/nix/nix.conf`` on machines without NixOS."""
-    return f"extra-substituters = {substituter_url}\nextra-trusted-public-keys = {public_key}\n"
+    keys = " ".join(_keys(public_keys))
+    return f"extra-substituters = {substituter_url}\nextra-trusted-public-keys = {keys}\n"
 
 
 def aws_credentials(profile: str, access_key: str, secret_key: str) -> str:
@@ -64,6 +75,17 @@ def s3_store_url(bucket: str, profile: str, endpoint: str, use_ssl: bool) -> str
     return f"s3://{bucket}?{query}"
 
 
+def s3_substituter_url(bucket: str, profile: str, endpoint: str, use_ssl: bool) -> str:
+    """The ``s3://`` URL a private cache is substituted from, with the reader's credentials profile.
+
+    The Nix daemon reads the profile from root's ``~/.aws/credentials``.
+    """
+    query = urlencode(
+        {"profile": profile, "endpoint": endpoint, "scheme": "https" if use_ssl else "http"}, safe=":"
+    )
+    return f"s3://{bucket}?{query}"
+
+
 def key_file_path(key_name: str) -> str:
     """Where the README tells the builder to keep the secret key, named after the key for rotation."""
     return f"/etc/nix/{key_name}.sec"
@@ -75,3 +97,12 @@ def sign_command(key_name: str, path: str = "./result") -> str:
 
 def push_command(store_url: str, path: str = "./result") -> str:
     return f"nix copy --to {shlex.quote(store_url)} {path}"
+
+
+def resign_command(store_url: str, key_name: str) -> str:
+    """Add the current key's signature to every path the cache holds (run on the builder, as the writer).
+
+    Afterwards the earlier keys can be retired without clients losing the cache.
+    """
+    key_file = shlex.quote(key_file_path(key_name))
+    return f"nix store sign --store {shlex.quote(store_url)} --key-file {key_file} --all"

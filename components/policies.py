@@ -24,6 +24,10 @@ WRITER_OBJECT_ACTIONS = (
     "s3:PutObject",
 )
 ANONYMOUS_OBJECT_ACTIONS = ("s3:GetObject",)
+#: What Nix needs to substitute from a private ``s3://`` cache: find the region, tell 404 from 403 on
+#: missing narinfos (that takes ListBucket), and read objects. Nothing else.
+READER_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket")
+READER_OBJECT_ACTIONS = ("s3:GetObject",)
 
 
 def bucket_arn(bucket: str) -> str:
@@ -49,6 +53,17 @@ def writer_policy(bucket: str) -> dict[str, Any]:
                 "Action": list(WRITER_OBJECT_ACTIONS),
                 "Resource": [objects_arn(bucket)],
             },
+        ],
+    }
+
+
+def reader_policy(bucket: str) -> dict[str, Any]:
+    """The identity policy of a private cache's reader: download and look up, no write."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {"Effect": "Allow", "Action": list(READER_BUCKET_ACTIONS), "Resource": [bucket_arn(bucket)]},
+            {"Effect": "Allow", "Action": list(READER_OBJECT_ACTIONS), "Resource": [objects_arn(bucket)]},
         ],
     }
 

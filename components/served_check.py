@@ -1,4 +1,4 @@
-"""After-deploy check that the cache is really served: ``nix-cache-info`` fetched anonymously.
+"""After-deploy check that the cache is really served: ``nix-cache-info`` fetched as its clients do.
 
 The check itself (``providers.served_check``) is plain Python in the engine's dynamic provider: no
 shell, no curl, nothing on argv; it honours ``minio:minioCacertFile`` and ``minio:minioInsecure``.
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from providers.served_check import ReaderAccess
 from providers.served_check import ServedCheck as ServedCheckResource
 
 
@@ -19,6 +20,8 @@ class ServedCheckArgs:
     expected_cache_info: str
     cacert_file: str | None
     insecure: bool
+    #: A private cache is checked with its reader's credentials instead of anonymously.
+    reader: ReaderAccess | None = None
 
 
 class ServedCheck(pulumi.ComponentResource):
@@ -32,6 +35,7 @@ class ServedCheck(pulumi.ComponentResource):
             expected=args.expected_cache_info,
             cacert_file=args.cacert_file,
             insecure=args.insecure,
+            reader=args.reader,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"served": self.fetch.served})

@@ -15,6 +15,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
 
 from components.nix_keys import NixKeyPair, generate_key_pair
+from providers.trusted_keys import TrustedKeys
 
 
 class _NixSigningKeyProvider(ResourceProvider):
@@ -56,6 +57,8 @@ class SigningKeyArgs:
     key_name: str
     #: A key from ``nix-cache:signingKey``; when set, nothing is generated.
     imported: NixKeyPair | None
+    #: Names of earlier keys clients should stop trusting.
+    retired: tuple[str, ...] = ()
 
 
 class SigningKey(pulumi.ComponentResource):
@@ -64,6 +67,9 @@ class SigningKey(pulumi.ComponentResource):
     public_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
     generated: NixSigningKeyResource | None
+    trusted: TrustedKeys
+    #: The current public key and the earlier ones not retired, newest first.
+    trusted_public_keys: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: SigningKeyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("nix-cache:index:SigningKey", name, None, opts)
@@ -79,4 +85,14 @@ class SigningKey(pulumi.ComponentResource):
             self.generated = None
             self.public_key = pulumi.Output.from_input(args.imported.public_key)
             self.secret_key = pulumi.Output.secret(args.imported.secret_key)
-        self.register_outputs({"publicKey": self.public_key, "secretKey": self.secret_key})
+        # Remembers the public keys of earlier rotations, so clients keep trusting what they signed.
+        self.trusted = TrustedKeys(
+            f"{name}-trusted",
+            current=self.public_key,
+            retired=args.retired,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.trusted_public_keys = self.trusted.keys
+        self.register_outputs(
+            {"publicKey": self.public_key, "secretKey": self.secret_key, "trusted": self.trusted_public_keys}
+        )

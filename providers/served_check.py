@@ -1,4 +1,7 @@
-"""After-deploy check: is ``nix-cache-info`` really served to anonymous clients at the public URL?
+"""After-deploy check: is ``nix-cache-info`` really served to the cache's clients?
+
+A public cache is checked with an anonymous GET of ``<url>/nix-cache-info``; a private one with a GET
+signed with the reader's credentials, exactly what its clients do.
 
 Everything else can be right and the cache still useless (a reverse proxy in front of MinIO, a wrong
 public URL, a CA the machines do not trust), so the update fails with a clear message when a plain
@@ -25,11 +28,12 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from providers.errors import ProviderError, show_provider_errors_plainly
+from providers.connection import MinioSettings, clients_for
+from providers.errors import ProviderError, describe, show_provider_errors_plainly
 
 ATTEMPTS = 5
 TIMEOUT = 10.0
-_INPUTS = ("url", "expected", "cacert_file", "insecure")
+_INPUTS = ("url", "expected", "cacert_file", "insecure", "reader", "reader_secret")
 
 
 @dataclass(frozen=True)
@@ -63,24 +67,54 @@ def fetch(url: str, cacert_file: str | None, insecure: bool) -> Fetched:
         return Fetched(None, str(error) or type(error).__name__)
 
 
+def fetch_as_reader(props: dict[str, Any]) -> Fetched:
+    """``nix-cache-info`` read with the reader's credentials through the S3 API, as Nix's s3 store does."""
+    settings = MinioSettings(
+        server=props["server"],
+        user=props["reader"],
+        password=props["reader_secret"],
+        use_ssl=bool(props.get("use_ssl")),
+        cacert_file=props.get("cacert_file"),
+        insecure=bool(props.get("insecure")),
+    )
+    try:
+        answer = clients_for(settings).s3.get_object(props["bucket"], "nix-cache-info")
+        try:
+            return Fetched(answer.read().decode("utf-8", errors="replace"), None)
+        finally:
+            answer.close()
+            answer.release_conn()
+    except Exception as error:
+        return Fetched(None, describe(error, settings, "reading nix-cache-info as the reader"))
+
+
 def served_problem(props: dict[str, Any], attempts: int = ATTEMPTS) -> str | None:
     """Why ``nix-cache-info`` is not served as expected (retrying briefly), or ``None``."""
+    private = bool(props.get("reader"))
     url = f"{props['url']}/nix-cache-info"
+    who = f"the reader {props.get('reader')!r}" if private else "anonymous clients"
     problem = "not tried"
     for attempt in range(attempts):
         if attempt:
             time.sleep(1)
-        fetched = fetch(url, props.get("cacert_file"), bool(props.get("insecure")))
+        if private:
+            fetched = fetch_as_reader(props)
+        else:
+            fetched = fetch(url, props.get("cacert_file"), bool(props.get("insecure")))
         if fetched.body == props["expected"]:
             return None
         if fetched.body is None:
-            problem = f"{url} is not served to anonymous clients: {fetched.problem}"
+            problem = f"{url} is not served to {who}: {fetched.problem}"
         else:
             problem = (
                 f"{url} is served, but not with the content this stack wrote: got {fetched.body!r}, "
                 f"expected {props['expected']!r}"
             )
-    hint = "check nix-cache:publicUrl, the anonymous bucket policy and, for https, minio:minioCacertFile"
+    hint = (
+        "check the reader's policy and, for https, minio:minioCacertFile"
+        if private
+        else "check nix-cache:publicUrl, the anonymous bucket policy and, for https, minio:minioCacertFile"
+    )
     return f"{problem}; {hint}"
 
 
@@ -108,6 +142,17 @@ class ServedCheckProvider(ResourceProvider):
         return UpdateResult(self._verify(news))
 
 
+@dataclass(frozen=True)
+class ReaderAccess:
+    """How a private cache is read: the reader's keys and where its bucket is."""
+
+    access_key: pulumi.Input[str]
+    secret_key: pulumi.Input[str]
+    server: str
+    bucket: str
+    use_ssl: bool
+
+
 class ServedCheck(pulumi.dynamic.Resource, module="http", name="ServedCheck"):
     """Fetches ``<url>/nix-cache-info`` anonymously after each change and fails unless it is ``expected``."""
 
@@ -121,13 +166,23 @@ class ServedCheck(pulumi.dynamic.Resource, module="http", name="ServedCheck"):
         expected: str,
         cacert_file: str | None,
         insecure: bool,
+        reader: ReaderAccess | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {
+        props: dict[str, Any] = {
             "url": url,
             "expected": expected,
             "cacert_file": cacert_file,
             "insecure": insecure,
             "served": True,
         }
-        super().__init__(ServedCheckProvider(), name, props, opts)
+        if reader is not None:
+            props.update(
+                reader=reader.access_key,
+                reader_secret=reader.secret_key,
+                server=reader.server,
+                bucket=reader.bucket,
+                use_ssl=reader.use_ssl,
+            )
+        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["reader_secret"])
+        super().__init__(ServedCheckProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret_opts))

@@ -9,6 +9,7 @@ import pulumi
 import pytest
 
 from components.nix_keys import generate_key_pair
+from providers.trusted_keys import trusted_keys
 
 #: The signing key's dynamic resource, and the MinIO and HTTP resources of this project's providers.
 DYNAMIC = "pulumi-python:dynamic:Resource"
@@ -20,6 +21,7 @@ USER = "pulumi-python:dynamic/minio:User"
 IAM_POLICY = "pulumi-python:dynamic/minio:IamPolicy"
 ATTACHMENT = "pulumi-python:dynamic/minio:PolicyAttachment"
 SERVED_CHECK = "pulumi-python:dynamic/http:ServedCheck"
+TRUSTED_KEYS = "pulumi-python:dynamic/nix:TrustedKeys"
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -33,6 +35,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         if args.typ == USER:
             outputs["secret"] = "writer-secret-from-provider"
+        elif args.typ == TRUSTED_KEYS:
+            outputs["keys"] = trusted_keys(args.inputs["current"], [], args.inputs["retired"])
         elif args.typ == DYNAMIC:
             pair = generate_key_pair(args.inputs["key_name"])
             outputs.update(public_key=pair.public_key, secret_key=pair.secret_key)

@@ -79,7 +79,8 @@ def test_defaults_agree_with_the_pulumi_yaml_schema() -> None:
     schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     program_defaults = {
         "nix-cache:bucket": cfg.DEFAULT_BUCKET,
-        "nix-cache:writer": cfg.DEFAULT_WRITER,
+        "nix-cache:public": cfg.DEFAULT_PUBLIC,
+        "nix-cache:reader": cfg.DEFAULT_READER,
         "nix-cache:protect": cfg.DEFAULT_PROTECT,
         "nix-cache:expireDays": cfg.DEFAULT_EXPIRE_DAYS,
         "nix-cache:storeDir": cfg.DEFAULT_STORE_DIR,
@@ -368,3 +369,65 @@ def test_all_problems_are_reported_together() -> None:
         ]
     )
     assert "5 problem(s)" in str(ConfigError(list(messages)))
+
+
+def test_one_writer_by_default_and_writer_is_its_one_item_form() -> None:
+    """Existing stacks keep `nix-cache:writer`; it means the same as a one-item `writers`."""
+    assert parse().writers == ("nixbuilder",)
+    assert parse(**{"nix-cache__writer": "ci-builder"}).writers == ("ci-builder",)
+    assert parse(**{"nix-cache__writers": '["ci-builder"]'}).writers == ("ci-builder",)
+
+
+@pytest.mark.parametrize("value", ['["nixbuilder", "pi-builder"]', "nixbuilder, pi-builder"])
+def test_several_writers_as_a_list(value: str) -> None:
+    config = parse(**{"nix-cache__writers": value})
+    assert config.writers == ("nixbuilder", "pi-builder")
+    assert config.writer == "nixbuilder"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"nix-cache__writers": "[]"}, "nix-cache:writers: must name at least one writer"),
+        ({"nix-cache__writers": "a1b,a1b"}, "nix-cache:writers: names a writer twice: ['a1b', 'a1b']"),
+        ({"nix-cache__writers": "ok-builder,admin"}, "nix-cache:writers: 'admin' is the MinIO admin user"),
+        ({"nix-cache__writers": "ok-builder,-x"}, "nix-cache:writers: '-x' must be 3-64 letters"),
+        ({"nix-cache__writers": '["a", 1]'}, "nix-cache:writers: must be a list of names"),
+        (
+            {"nix-cache__writers": "one1,two2", "nix-cache__writer": "one1"},
+            "nix-cache:writers: set either nix-cache:writer or nix-cache:writers, not both",
+        ),
+    ],
+)
+def test_bad_writer_lists_are_named(overrides: dict[str, str], message: str) -> None:
+    assert any(p.startswith(message) for p in problems(**overrides)), problems(**overrides)
+
+
+def test_public_by_default_private_on_request() -> None:
+    assert parse().public is True
+    config = parse(**{"nix-cache__public": "false"})
+    assert (config.public, config.reader) == (False, "nixreader")
+
+
+@pytest.mark.parametrize(
+    ("reader", "message"),
+    [
+        ("nixbuilder", "nix-cache:reader: 'nixbuilder' is also a writer"),
+        ("admin", "nix-cache:reader: 'admin' is the MinIO admin user"),
+        ("r", "nix-cache:reader: 'r' must be 3-64 letters"),
+    ],
+)
+def test_reader_is_a_user_of_its_own(reader: str, message: str) -> None:
+    assert any(p.startswith(message) for p in problems(**{"nix-cache__reader": reader}))
+
+
+def test_retired_keys_are_names_and_never_the_current_key() -> None:
+    config = parse(**{"nix-cache__keyName": "cache-3", "nix-cache__retireKeys": '["cache-1", "cache-2"]'})
+    assert config.retire_keys == ("cache-1", "cache-2")
+    assert problems(**{"nix-cache__keyName": "cache-3", "nix-cache__retireKeys": "cache-3"}) == (
+        "nix-cache:retireKeys: 'cache-3' is the current signing key (nix-cache:keyName); "
+        "rotate to a new name first",
+    )
+    assert problems(**{"nix-cache__retireKeys": "bad name"}) == (
+        "nix-cache:retireKeys: 'bad name' must not contain ':' or whitespace",
+    )

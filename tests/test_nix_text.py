@@ -69,3 +69,10 @@ def test_sign_command_uses_a_key_file_named_after_the_key() -> None:
         "/etc/nix/s3.example-2.sec",
         "./result",
     ]
+
+
+def test_every_trusted_key_is_listed_newest_first() -> None:
+    """After a rotation both keys are trusted, in the order given, in both snippets."""
+    keys = ["h-2:BBBB", "h-1:AAAA"]
+    assert 'extra-trusted-public-keys = [ "h-2:BBBB" "h-1:AAAA" ];' in nixos_module("https://h/c", keys)
+    assert nix_conf("https://h/c", keys).splitlines()[1] == "extra-trusted-public-keys = h-2:BBBB h-1:AAAA"

@@ -17,7 +17,7 @@ from components.config import load_config
 from components.expiry import expiry_rules
 from components.nix_keys import generate_key_pair
 from components.nix_text import nix_cache_info
-from components.policies import anonymous_download_policy, writer_policy
+from components.policies import anonymous_download_policy, reader_policy, writer_policy
 from tests.conftest import (
     ATTACHMENT,
     BASE_CONFIG,
@@ -28,6 +28,7 @@ from tests.conftest import (
     IAM_POLICY,
     LIFECYCLE,
     SERVED_CHECK,
+    TRUSTED_KEYS,
     USER,
     RecordingMocks,
     Registration,
@@ -45,7 +46,10 @@ PLAIN_OUTPUTS = {
     "nixConf",
     "signCommand",
     "pushCommand",
+    "resignCommand",
+    "trustedPublicKeys",
 }
+READER_SECRET_OUTPUTS = {"readerSecretKey", "readerAwsCredentials"}
 
 
 def _secret_flag(output: pulumi.Output[str]) -> pulumi.Output[bool]:
@@ -81,7 +85,8 @@ def test_resources_are_exactly_the_cache(mocks: RecordingMocks) -> None:
     assert Counter(r.typ for r in mocks.registered) == {
         "nix-cache:index:NixBinaryCache": 1,
         "nix-cache:index:CacheBucket": 1,
-        "nix-cache:index:CacheWriter": 1,
+        "nix-cache:index:CacheAccess": 1,
+        "nix-cache:index:CacheUser": 1,
         "nix-cache:index:SigningKey": 1,
         "nix-cache:index:ServedCheck": 1,
         BUCKET: 1,
@@ -92,6 +97,7 @@ def test_resources_are_exactly_the_cache(mocks: RecordingMocks) -> None:
         IAM_POLICY: 1,
         ATTACHMENT: 1,
         DYNAMIC: 1,
+        TRUSTED_KEYS: 1,
         SERVED_CHECK: 1,
     }
 
@@ -102,17 +108,19 @@ def test_every_resource_has_its_component_as_parent(registrations: list[Registra
     assert parents == {
         "nix-cache:index:NixBinaryCache": None,
         "nix-cache:index:CacheBucket": "nix-cache:index:NixBinaryCache",
-        "nix-cache:index:CacheWriter": "nix-cache:index:NixBinaryCache",
+        "nix-cache:index:CacheAccess": "nix-cache:index:NixBinaryCache",
+        "nix-cache:index:CacheUser": "nix-cache:index:CacheAccess",
         "nix-cache:index:SigningKey": "nix-cache:index:NixBinaryCache",
         "nix-cache:index:ServedCheck": "nix-cache:index:NixBinaryCache",
         BUCKET: "nix-cache:index:CacheBucket",
         BUCKET_POLICY: "nix-cache:index:CacheBucket",
         LIFECYCLE: "nix-cache:index:CacheBucket",
         BUCKET_OBJECT: "nix-cache:index:CacheBucket",
-        USER: "nix-cache:index:CacheWriter",
-        IAM_POLICY: "nix-cache:index:CacheWriter",
-        ATTACHMENT: "nix-cache:index:CacheWriter",
+        USER: "nix-cache:index:CacheUser",
+        IAM_POLICY: "nix-cache:index:CacheAccess",
+        ATTACHMENT: "nix-cache:index:CacheUser",
         DYNAMIC: "nix-cache:index:SigningKey",
+        TRUSTED_KEYS: "nix-cache:index:SigningKey",
         SERVED_CHECK: "nix-cache:index:ServedCheck",
     }
 
@@ -297,3 +305,47 @@ def test_program_exports_every_output(mocks: RecordingMocks) -> None:
 
     program()
     assert set(exported) == SECRET_OUTPUTS | PLAIN_OUTPUTS
+
+
+def test_several_builders_get_a_user_each_and_outputs_by_name(mocks: RecordingMocks) -> None:
+    """One shared upload policy, one user and attachment per builder; per-builder outputs become maps."""
+    result = deploy({"nix-cache:writers": '["nixbuilder", "pi-builder"]'})
+    assert [u.inputs["name"] for u in mocks.of_type(USER)] == ["nixbuilder", "pi-builder"]
+    assert len(mocks.of_type(IAM_POLICY)) == 1
+    assert sorted(a.inputs["user"] for a in mocks.of_type(ATTACHMENT)) == ["nixbuilder", "pi-builder"]
+    values = result["values"]
+    assert set(values["awsCredentials"]) == {"nixbuilder", "pi-builder"}
+    assert "[pi-builder]\naws_access_key_id = pi-builder\n" in values["awsCredentials"]["pi-builder"]
+    assert "profile=pi-builder" in values["pushCommand"]["pi-builder"]
+    assert result["secret"]["awsCredentials"]
+    assert result["secret"]["writerSecretKey"]
+
+
+def test_a_private_cache_has_no_anonymous_policy_and_a_reader(mocks: RecordingMocks) -> None:
+    result = deploy({"nix-cache:public": "false"})
+    assert mocks.of_type(BUCKET_POLICY) == []
+    assert [u.inputs["name"] for u in mocks.of_type(USER)] == ["nixbuilder", "nixreader"]
+    read_policy = [p for p in mocks.of_type(IAM_POLICY) if p.inputs["name"] == "nix-cache-read"]
+    assert [json.loads(p.inputs["policy"]) for p in read_policy] == [reader_policy("nix-cache")]
+    values = result["values"]
+    url = "s3://nix-cache?profile=nixreader&endpoint=127.0.0.1:9000&scheme=http"
+    assert values["substituterUrl"] == url
+    assert f'"{url}"' in values["nixosModule"]
+    assert values["readerAccessKey"] == "nixreader"
+    assert {name for name in READER_SECRET_OUTPUTS if result["secret"][name]} == READER_SECRET_OUTPUTS
+    check = mocks.one(SERVED_CHECK)
+    assert (check.inputs["reader"], check.inputs["bucket"]) == ("nixreader", "nix-cache")
+
+
+def test_retired_keys_reach_the_trusted_keys(mocks: RecordingMocks) -> None:
+    deploy({"nix-cache:keyName": "cache-3", "nix-cache:retireKeys": "cache-1"})
+    assert mocks.one(TRUSTED_KEYS).inputs["retired"] == ["cache-1"]
+
+
+def test_resign_command_signs_everything_in_the_cache_as_the_writer(mocks: RecordingMocks) -> None:
+    values = deploy()["values"]
+    assert values["resignCommand"] == (
+        "nix store sign --store 's3://nix-cache?profile=nixbuilder&endpoint=127.0.0.1:9000&scheme=http"
+        "&compression=zstd&parallel-compression=true' --key-file /etc/nix/127.0.0.1-1.sec --all"
+    )
+    assert values["trustedPublicKeys"] == [values["publicKey"]]
