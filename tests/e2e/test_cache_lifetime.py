@@ -185,6 +185,7 @@ def test_a_private_cache_is_read_only_with_the_reader_s_keys(
     assert out["substituterUrl"].startswith("s3://nix-cache?profile=nixreader&endpoint=")
     assert f'"{out["substituterUrl"]}"' in out["nixosModule"]
     assert stack.outputs()["readerSecretKey"] == "[secret]"
+    assert out["readerSecretKey"] not in stack.export_state(), "the reader's secret is encrypted in the state"
     cache = current(stack, minio, tmp_path)
     anonymous = cache.anonymous_results()
     assert anonymous["GetObject nix-cache-info"] == "AccessDenied"
