@@ -38,7 +38,7 @@ def _credentials_hint(settings: MinioSettings) -> str:
 
 def _not_admin(settings: MinioSettings, where: str) -> str:
     return (
-        f"minio:minioUser {settings.user!r} is not a MinIO admin at {where}; "
+        f"minio:minioUser {settings.user!r} is not an admin of {where}; "
         "use the root user or one with the consoleAdmin policy"
     )
 

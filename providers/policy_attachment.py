@@ -27,14 +27,18 @@ def attached_policies(user_info: dict[str, Any]) -> list[str]:
 class PolicyAttachmentProvider(MinioProvider):
     key_property = "user"
 
-    def _attached(self, user: str) -> list[str] | None:
+    def _info(self, user: str) -> dict[str, Any] | None:
         try:
-            info = json.loads(self.clients.admin.user_info(user))
+            info: dict[str, Any] = json.loads(self.clients.admin.user_info(user))
         except MinioAdminException as error:
             if admin_error_code(error) == "XMinioAdminNoSuchUser":
                 return None
             raise
-        return attached_policies(info)
+        return info
+
+    def _attached(self, user: str) -> list[str] | None:
+        info = self._info(user)
+        return None if info is None else attached_policies(info)
 
     def _attach(self, user: str, policy: str, detach: list[str]) -> None:
         admin = self.clients.admin
@@ -74,9 +78,19 @@ class PolicyAttachmentProvider(MinioProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         user, policy = props["user"], props["policy"]
         with self.calling(f"detaching policy {policy!r} from user {user!r}"):
-            attached = self._attached(user)
-            if attached and policy in attached:
-                self.clients.admin.detach_policy([policy], user=user)
+            info = self._info(user)
+            if info is None or policy not in attached_policies(info):
+                return
+            admin = self.clients.admin
+            # MinIO refuses policy changes on a disabled user as if it did not exist: enable it briefly.
+            disabled = info.get("status") == "disabled"
+            if disabled:
+                admin.user_enable(user)
+            try:
+                admin.detach_policy([policy], user=user)
+            finally:
+                if disabled:
+                    admin.user_disable(user)
 
 
 class PolicyAttachment(pulumi.dynamic.Resource, module="minio", name="PolicyAttachment"):

@@ -79,6 +79,8 @@ class UserProvider(MinioProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         with self.calling(f"enabling user {id_!r}"):
             claim(self.clients.s3, news["bucket"], KIND, id_, news["owner"])
+            if olds.get("bucket") and olds["bucket"] != news["bucket"]:
+                release(self.clients.s3, olds["bucket"], KIND, id_)
             self.clients.admin.user_enable(id_)
         return UpdateResult({**news, "enabled": True, "secret": olds["secret"]})
 

@@ -47,7 +47,7 @@ def _s3(code: str) -> S3Error:
         (_s3("SignatureDoesNotMatch"), "refused the credentials"),
         (
             MinioAdminException("403", '{"Code":"AccessDenied","Message":"Access Denied."}'),
-            "minio:minioUser 'admin' is not a MinIO admin",
+            "minio:minioUser 'admin' is not an admin of MinIO at https://s3.homelab.local:9000",
         ),
         (urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError()), "broke off"),
     ],

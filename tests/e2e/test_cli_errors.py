@@ -57,7 +57,7 @@ def test_credentials_that_are_not_an_admin(stack: PulumiStack, minio: MinioServe
     admin.attach_policy(["readonly"], user="not-an-admin")
     stack.set_config("minio:minioUser", "not-an-admin")
     stack.set_config("minio:minioPassword", password, secret=True)
-    stopped_with(stack, "minio:minioUser 'not-an-admin' is not a MinIO admin")
+    stopped_with(stack, f"minio:minioUser 'not-an-admin' is not an admin of MinIO at {minio.endpoint_url}")
 
 
 def test_http_against_the_console_port(stack: PulumiStack, minio: MinioServer) -> None:

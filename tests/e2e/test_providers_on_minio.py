@@ -1,0 +1,1032 @@
+"""This project's dynamic providers on a real MinIO, called in-process the way the provider server calls them.
+
+The engine's contract, kind by kind: ``check(olds, news)`` before a create or update, ``create(inputs)``,
+``read(id, state)`` on refresh (an empty id: gone), ``diff(id, state, inputs)``, ``update(id, state,
+inputs)``, ``delete(id, state)``; the state is always what the previous create/update/read returned.
+Hand changes are made beside the providers, with boto3 and the MinIO admin SDK, as a person would.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import pytest
+from minio.credentials.providers import StaticProvider
+from minio.minioadmin import MinioAdmin
+from pulumi.dynamic import ConfigureRequest, ResourceProvider
+from pulumi.dynamic.config import Config
+
+from components.bucket import lifecycle_rule
+from components.expiry import expiry_rules
+from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
+from components.policies import anonymous_download_policy, reader_policy, to_json, writer_policy
+from devtools.minio_server import MinioServer, free_port
+from providers.base import MinioProvider
+from providers.bucket import BucketProvider
+from providers.bucket_object import BucketObjectProvider
+from providers.bucket_policy import BucketPolicyProvider
+from providers.errors import ProviderError
+from providers.iam_policy import IamPolicyProvider, policy_from_info
+from providers.lifecycle import LifecycleProvider
+from providers.ownership import STACK_TAG, claim_tag
+from providers.policy_attachment import PolicyAttachmentProvider
+from providers.policy_document import canonical_policy
+from providers.served_check import ServedCheckProvider
+from providers.user import UserProvider
+from tests.e2e import s3
+
+OWNER = "organization/nix-cache/test"
+OTHER_OWNER = "organization/nix-cache/other"
+CACHE_INFO = nix_cache_info("/nix/store", want_mass_query=True, priority=40)
+#: What refuses a request because of its signature, as opposed to what it may do.
+BAD_KEYS = ("InvalidAccessKeyId", "SignatureDoesNotMatch")
+
+P = TypeVar("P", bound=ResourceProvider)
+
+
+# --- calling the providers the way the engine does ------------------------------------------------
+
+
+def configured(
+    provider_cls: type[P],
+    server: MinioServer,
+    *,
+    address: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+) -> P:
+    """A provider after the engine's ``configure``, with the stack config pointing at ``server``."""
+    provider = provider_cls()
+    config = {
+        "minio:minioServer": address or server.address,
+        "minio:minioUser": user or server.credentials.user,
+        "minio:minioPassword": password or server.credentials.password,
+        "minio:minioSsl": "false",
+    }
+    provider.configure(ConfigureRequest(Config(config, "nix-cache")))
+    return provider
+
+
+def created(provider: ResourceProvider, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    result = provider.create(inputs)
+    assert result.outs is not None
+    return result.id, result.outs
+
+
+def refreshed(
+    provider: ResourceProvider, id_: str, state: dict[str, Any]
+) -> tuple[str | None, dict[str, Any]]:
+    result = provider.read(id_, state)
+    return result.id, result.outs or {}
+
+
+def updated(
+    provider: ResourceProvider, id_: str, state: dict[str, Any], inputs: dict[str, Any]
+) -> dict[str, Any]:
+    outs = provider.update(id_, state, inputs).outs
+    assert outs is not None
+    return outs
+
+
+def changes(provider: ResourceProvider, id_: str, state: dict[str, Any], inputs: dict[str, Any]) -> bool:
+    return bool(provider.diff(id_, state, inputs).changes)
+
+
+def failures(provider: ResourceProvider, olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+    return [failure.reason for failure in provider.check(olds, news).failures]
+
+
+def drifted(provider: ResourceProvider, id_: str, state: dict[str, Any], inputs: dict[str, Any]) -> bool:
+    """``pulumi up --refresh``: read the live state, then diff it against the program's inputs."""
+    live_id, live = refreshed(provider, id_, state)
+    assert live_id == id_
+    return changes(provider, id_, live, inputs)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+# --- the inputs each Resource class builds ----------------------------------------------------------
+
+
+def bucket_inputs(bucket: str, *, adopt: bool = False, owner: str = OWNER) -> dict[str, Any]:
+    return {"bucket": bucket, "owner": owner, "adopt": adopt}
+
+
+def bucket_policy_inputs(bucket: str, document: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"bucket": bucket, "policy": to_json(document or anonymous_download_policy(bucket))}
+
+
+def lifecycle_inputs(bucket: str, days: int = 30) -> dict[str, Any]:
+    return {"bucket": bucket, "rules": [lifecycle_rule(rule) for rule in expiry_rules(days)]}
+
+
+def cache_info_inputs(bucket: str, content: str = CACHE_INFO) -> dict[str, Any]:
+    return {
+        "bucket": bucket,
+        "key": "nix-cache-info",
+        "content": content,
+        "content_type": CACHE_INFO_CONTENT_TYPE,
+    }
+
+
+def user_inputs(name: str, bucket: str, *, adopt: bool = False) -> dict[str, Any]:
+    return {"name": name, "bucket": bucket, "owner": OWNER, "adopt": adopt, "enabled": True, "secret": None}
+
+
+def iam_policy_inputs(
+    name: str, bucket: str, document: dict[str, Any] | None = None, *, adopt: bool = False
+) -> dict[str, Any]:
+    policy = to_json(document or writer_policy(bucket))
+    return {"name": name, "policy": policy, "bucket": bucket, "owner": OWNER, "adopt": adopt}
+
+
+def attachment_inputs(user: str, policy: str) -> dict[str, Any]:
+    return {"user": user, "policy": policy, "attached": [policy]}
+
+
+# --- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def by_hand(minio: MinioServer) -> Any:
+    """boto3 as the MinIO root user: the person changing things beside the stack."""
+    return s3.client(minio.endpoint_url, minio.credentials.user, minio.credentials.password)
+
+
+@pytest.fixture(scope="module")
+def admin_by_hand(minio: MinioServer) -> MinioAdmin:
+    """The MinIO admin SDK as the root user, with its own connections (``mc admin`` by hand)."""
+    credentials = StaticProvider(minio.credentials.user, minio.credentials.password)
+    return MinioAdmin(endpoint=minio.address, credentials=credentials, secure=False)
+
+
+@pytest.fixture
+def bucket(minio: MinioServer) -> str:
+    """A fresh bucket made by this stack, as the users and policies of a cache need one for their claims."""
+    name = unique("cache")
+    created(configured(BucketProvider, minio), bucket_inputs(name))
+    return name
+
+
+@pytest.fixture
+def writer(minio: MinioServer, bucket: str) -> str:
+    """A user made by this stack in ``bucket``, with no policy yet."""
+    name = unique("writer")
+    created(configured(UserProvider, minio), user_inputs(name, bucket))
+    return name
+
+
+def tags(by_hand: Any, bucket: str) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in by_hand.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+
+
+def user_status(admin: MinioAdmin, name: str) -> str:
+    return str(json.loads(admin.user_info(name))["status"])
+
+
+def policies_of(admin: MinioAdmin, name: str) -> list[str]:
+    return sorted(p for p in (json.loads(admin.user_info(name)).get("policyName") or "").split(",") if p)
+
+
+def stored_iam_policy(admin: MinioAdmin, name: str) -> dict[str, Any]:
+    return canonical_policy(policy_from_info(admin.policy_info(name)), identity=True)
+
+
+def s3_code(minio: MinioServer, access_key: str, secret_key: str, bucket: str) -> str:
+    """What MinIO answers a GetBucketLocation (in the builtin readonly policy) signed with these keys."""
+    as_user = s3.client(minio.endpoint_url, access_key, secret_key)
+    return s3.error_code(as_user.get_bucket_location, Bucket=bucket)
+
+
+# --- 1. the CRUD contract, kind by kind --------------------------------------------------------------
+
+
+def assert_crud_contract(
+    provider: ResourceProvider,
+    inputs: dict[str, Any],
+    changed: dict[str, Any],
+    took_effect: Callable[[], None],
+) -> None:
+    """Read after write, no diff on the same inputs, an update that holds, gone after delete, delete twice."""
+    id_, outs = created(provider, inputs)
+    assert refreshed(provider, id_, outs) == (id_, outs), "a refresh right after create changes nothing"
+    assert not changes(provider, id_, outs, inputs), "an up right after create changes nothing"
+
+    diff = provider.diff(id_, outs, changed)
+    assert diff.changes
+    assert not diff.replaces
+    new_outs = updated(provider, id_, outs, changed)
+    took_effect()
+    assert refreshed(provider, id_, new_outs) == (id_, new_outs), (
+        "a refresh right after update changes nothing"
+    )
+    assert not changes(provider, id_, new_outs, changed)
+
+    provider.delete(id_, new_outs)
+    assert refreshed(provider, id_, new_outs)[0] is None, "read of something deleted says gone"
+    provider.delete(id_, new_outs)  # gone is not an error
+
+
+def test_bucket_crud_contract(minio: MinioServer, by_hand: Any) -> None:
+    """A bucket reads back as created, an owner change re-marks it, and after delete it is gone for good."""
+    name = unique("bucket")
+
+    def marked_by_other_owner() -> None:
+        assert tags(by_hand, name)[STACK_TAG] == OTHER_OWNER
+
+    assert_crud_contract(
+        configured(BucketProvider, minio),
+        bucket_inputs(name),
+        bucket_inputs(name, owner=OTHER_OWNER),
+        marked_by_other_owner,
+    )
+    assert name not in {b["Name"] for b in by_hand.list_buckets()["Buckets"]}
+
+
+def test_bucket_policy_crud_contract(minio: MinioServer, bucket: str, by_hand: Any) -> None:
+    """A bucket policy reads back as set, an update replaces its meaning, and delete removes it."""
+    new_document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": ["*"]},
+                "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/nar/*"],
+            }
+        ],
+    }
+
+    def only_nars_public() -> None:
+        stored = by_hand.get_bucket_policy(Bucket=bucket)["Policy"]
+        assert canonical_policy(stored) == canonical_policy(new_document)
+
+    assert_crud_contract(
+        configured(BucketPolicyProvider, minio),
+        bucket_policy_inputs(bucket),
+        bucket_policy_inputs(bucket, new_document),
+        only_nars_public,
+    )
+    assert s3.error_code(by_hand.get_bucket_policy, Bucket=bucket) == "NoSuchBucketPolicy"
+
+
+def test_lifecycle_crud_contract(minio: MinioServer, bucket: str, by_hand: Any) -> None:
+    """The program's 188 expiry rules read back as set, a new expiry takes effect, and delete removes them."""
+
+    def seven_days() -> None:
+        rules = by_hand.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        days = {rule["ID"]: rule["Expiration"]["Days"] for rule in rules}
+        assert days == {rule.rule_id: rule.days for rule in expiry_rules(7)}
+
+    assert_crud_contract(
+        configured(LifecycleProvider, minio),
+        lifecycle_inputs(bucket),
+        lifecycle_inputs(bucket, 7),
+        seven_days,
+    )
+    assert s3.error_code(by_hand.get_bucket_lifecycle_configuration, Bucket=bucket) == (
+        "NoSuchLifecycleConfiguration"
+    )
+
+
+def test_bucket_object_crud_contract(minio: MinioServer, bucket: str, by_hand: Any) -> None:
+    """nix-cache-info reads back as written, an update rewrites it, and delete removes it."""
+    new_content = nix_cache_info("/nix/store", want_mass_query=False, priority=10)
+
+    def rewritten() -> None:
+        got = by_hand.get_object(Bucket=bucket, Key="nix-cache-info")
+        assert got["Body"].read().decode() == new_content
+        assert got["ContentType"] == CACHE_INFO_CONTENT_TYPE
+
+    assert_crud_contract(
+        configured(BucketObjectProvider, minio),
+        cache_info_inputs(bucket),
+        cache_info_inputs(bucket, new_content),
+        rewritten,
+    )
+    assert s3.error_code(by_hand.head_object, Bucket=bucket, Key="nix-cache-info") == "404"
+
+
+def test_user_crud_contract(minio: MinioServer, bucket: str, by_hand: Any, admin_by_hand: MinioAdmin) -> None:
+    """A user reads back as created (secret kept), another bucket moves its claim, delete removes it."""
+    name = unique("writer")
+    other_bucket = unique("other")
+    created(configured(BucketProvider, minio), bucket_inputs(other_bucket))
+
+    def claimed_in_other_bucket() -> None:
+        assert tags(by_hand, other_bucket)[claim_tag("user", name)] == OWNER
+        assert user_status(admin_by_hand, name) == "enabled"
+
+    provider = configured(UserProvider, minio)
+    assert_crud_contract(
+        provider, user_inputs(name, bucket), user_inputs(name, other_bucket), claimed_in_other_bucket
+    )
+    assert name not in admin_by_hand.user_list()
+    assert claim_tag("user", name) not in tags(by_hand, other_bucket), "delete releases the claim"
+
+
+def test_iam_policy_crud_contract(
+    minio: MinioServer, bucket: str, by_hand: Any, admin_by_hand: MinioAdmin
+) -> None:
+    """A policy reads back as written, update replaces its document, delete removes it and its claim."""
+    name = unique("policy")
+
+    def now_the_reader_policy() -> None:
+        assert stored_iam_policy(admin_by_hand, name) == canonical_policy(
+            reader_policy(bucket), identity=True
+        )
+
+    assert_crud_contract(
+        configured(IamPolicyProvider, minio),
+        iam_policy_inputs(name, bucket),
+        iam_policy_inputs(name, bucket, reader_policy(bucket)),
+        now_the_reader_policy,
+    )
+    assert name not in json.loads(admin_by_hand.policy_list())
+    assert claim_tag("policy", name) not in tags(by_hand, bucket)
+
+
+def test_policy_attachment_crud_contract(
+    minio: MinioServer, bucket: str, writer: str, admin_by_hand: MinioAdmin
+) -> None:
+    """An attachment reads back as made; another policy is a replacement; after delete the user has none."""
+    provider = configured(PolicyAttachmentProvider, minio)
+    first, second = unique("policy"), unique("policy")
+    policies = configured(IamPolicyProvider, minio)
+    created(policies, iam_policy_inputs(first, bucket))
+    created(policies, iam_policy_inputs(second, bucket, reader_policy(bucket)))
+
+    id_, outs = created(provider, attachment_inputs(writer, first))
+    assert refreshed(provider, id_, outs) == (id_, outs)
+    assert not changes(provider, id_, outs, attachment_inputs(writer, first))
+    assert policies_of(admin_by_hand, writer) == [first]
+
+    diff = provider.diff(id_, outs, attachment_inputs(writer, second))
+    assert diff.changes
+    assert diff.replaces == ["policy"]
+    assert diff.delete_before_replace
+    provider.delete(id_, outs)  # the engine's replacement: delete the old one first, then create
+    id_, outs = created(provider, attachment_inputs(writer, second))
+    assert policies_of(admin_by_hand, writer) == [second]
+    assert refreshed(provider, id_, outs) == (id_, outs)
+
+    provider.delete(id_, outs)
+    assert policies_of(admin_by_hand, writer) == []
+    provider.delete(id_, outs)  # gone is not an error
+
+
+def test_served_check_contract(minio: MinioServer, bucket: str, by_hand: Any) -> None:
+    """A served nix-cache-info checks out, reads back unchanged, and a hand edit of it shows as drift."""
+    created(configured(BucketPolicyProvider, minio), bucket_policy_inputs(bucket))
+    objects = configured(BucketObjectProvider, minio)
+    object_id, object_outs = created(objects, cache_info_inputs(bucket))
+    provider = configured(ServedCheckProvider, minio)
+    inputs = {
+        "url": f"{minio.endpoint_url}/{bucket}",
+        "expected": CACHE_INFO,
+        "cacert_file": None,
+        "insecure": False,
+        "served": True,
+    }
+
+    id_, outs = created(provider, inputs)
+    assert outs["served"] is True
+    assert refreshed(provider, id_, outs) == (id_, outs)
+    assert not changes(provider, id_, outs, inputs)
+
+    by_hand.put_object(Bucket=bucket, Key="nix-cache-info", Body=b"StoreDir: /elsewhere\n")
+    assert drifted(provider, id_, outs, inputs)
+    updated(objects, object_id, object_outs, cache_info_inputs(bucket))
+    assert updated(provider, id_, outs, inputs)["served"] is True
+
+
+def test_served_check_of_a_private_cache_reads_as_the_reader(minio: MinioServer, bucket: str) -> None:
+    """A private cache is checked with the reader's keys: not served without its policy, then served."""
+    created(configured(BucketObjectProvider, minio), cache_info_inputs(bucket))
+    _, reader = created(configured(UserProvider, minio), user_inputs(unique("reader"), bucket))
+    provider = configured(ServedCheckProvider, minio)
+    inputs = {
+        "url": f"{minio.endpoint_url}/{bucket}",
+        "expected": CACHE_INFO,
+        "cacert_file": None,
+        "insecure": False,
+        "served": True,
+        "reader": reader["name"],
+        "reader_secret": reader["secret"],
+        "server": minio.address,
+        "bucket": bucket,
+        "use_ssl": False,
+    }
+    id_, outs = refreshed(provider, inputs["url"], inputs)
+    assert (id_, outs["served"]) == (inputs["url"], False), "the reader may not read yet"
+
+    policy = unique("reader-policy")
+    created(configured(IamPolicyProvider, minio), iam_policy_inputs(policy, bucket, reader_policy(bucket)))
+    created(configured(PolicyAttachmentProvider, minio), attachment_inputs(reader["name"], policy))
+    _, outs = created(provider, inputs)
+    assert outs["served"] is True
+    assert refreshed(provider, inputs["url"], outs) == (inputs["url"], outs)
+
+
+# --- 2. hand changes are seen --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bucket_policy(minio: MinioServer, bucket: str) -> tuple[BucketPolicyProvider, str, dict[str, Any]]:
+    provider = configured(BucketPolicyProvider, minio)
+    id_, outs = created(provider, bucket_policy_inputs(bucket))
+    return provider, id_, outs
+
+
+def test_bucket_policy_deleted_by_hand_reads_as_gone(
+    bucket_policy: tuple[BucketPolicyProvider, str, dict[str, Any]], bucket: str, by_hand: Any
+) -> None:
+    """A bucket policy deleted by hand is gone, so the next up puts it back."""
+    provider, id_, outs = bucket_policy
+    by_hand.delete_bucket_policy(Bucket=bucket)
+    assert refreshed(provider, id_, outs) == (None, {})
+
+
+def test_bucket_policy_widened_by_hand_is_drift(
+    bucket_policy: tuple[BucketPolicyProvider, str, dict[str, Any]], bucket: str, by_hand: Any
+) -> None:
+    """Anonymous listing added by hand to the bucket policy is a change the next up reverts."""
+    provider, id_, outs = bucket_policy
+    widened = anonymous_download_policy(bucket)
+    widened["Statement"].append(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ["*"]},
+            "Action": ["s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{bucket}"],
+        }
+    )
+    by_hand.put_bucket_policy(Bucket=bucket, Policy=json.dumps(widened))
+    assert drifted(provider, id_, outs, bucket_policy_inputs(bucket))
+
+    live = refreshed(provider, id_, outs)[1]
+    assert canonical_policy(updated(provider, id_, live, bucket_policy_inputs(bucket))["policy"]) == (
+        canonical_policy(anonymous_download_policy(bucket))
+    )
+    stored = by_hand.get_bucket_policy(Bucket=bucket)["Policy"]
+    assert canonical_policy(stored) == canonical_policy(anonymous_download_policy(bucket))
+
+
+def test_bucket_policy_respelled_by_hand_is_no_drift(
+    bucket_policy: tuple[BucketPolicyProvider, str, dict[str, Any]], bucket: str, by_hand: Any
+) -> None:
+    """The same bucket policy spelled another way (actions reordered, Principal "*") is no change."""
+    provider, id_, outs = bucket_policy
+    inputs = {"bucket": bucket, "policy": to_json(anonymous_download_policy(bucket))}
+    respelled = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            }
+        ],
+    }
+    by_hand.put_bucket_policy(Bucket=bucket, Policy=json.dumps(respelled))
+    assert not drifted(provider, id_, outs, inputs)
+
+    two_actions = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            }
+        ],
+    }
+    reordered = json.loads(json.dumps(two_actions))
+    reordered["Statement"][0]["Action"].reverse()
+    reordered["Statement"][0]["Resource"].reverse()
+    reordered["Statement"][0]["Principal"] = "*"
+    inputs = {"bucket": bucket, "policy": json.dumps(two_actions)}
+    id_, outs = created(provider, inputs)
+    by_hand.put_bucket_policy(Bucket=bucket, Policy=json.dumps(reordered))
+    assert not drifted(provider, id_, outs, inputs)
+
+
+def _hand_rules(days: int = 30) -> list[dict[str, Any]]:
+    """The program's expiry rules as a person would put them with boto3."""
+    return [
+        {
+            "ID": rule.rule_id,
+            "Filter": {"Prefix": rule.prefix},
+            "Status": "Enabled",
+            "Expiration": {"Days": rule.days},
+        }
+        for rule in expiry_rules(days)
+    ]
+
+
+def _days_changed(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rules[0]["Expiration"]["Days"] = 365
+    return rules
+
+
+def _one_removed(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [rule for rule in rules if rule["ID"] != "nar"]
+
+
+def _whole_bucket(_rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"ID": "everything", "Filter": {"Prefix": ""}, "Status": "Enabled", "Expiration": {"Days": 30}}]
+
+
+@pytest.mark.parametrize(
+    "edit", [_days_changed, _one_removed, _whole_bucket], ids=["days", "removed", "whole"]
+)
+def test_lifecycle_edited_by_hand_is_drift(
+    minio: MinioServer,
+    bucket: str,
+    by_hand: Any,
+    edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+) -> None:
+    """Expiry rules changed by hand (days, a rule dropped, one rule for all) are drift; up restores them."""
+    provider = configured(LifecycleProvider, minio)
+    inputs = lifecycle_inputs(bucket)
+    id_, outs = created(provider, inputs)
+    by_hand.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": edit(_hand_rules())}
+    )
+    assert drifted(provider, id_, outs, inputs)
+
+    live = refreshed(provider, id_, outs)[1]
+    assert updated(provider, id_, live, inputs) == outs
+    assert not drifted(provider, id_, outs, inputs)
+
+
+def test_lifecycle_deleted_by_hand_reads_as_gone(minio: MinioServer, bucket: str, by_hand: Any) -> None:
+    """Expiry rules deleted by hand are gone, so the next up sets them again."""
+    provider = configured(LifecycleProvider, minio)
+    id_, outs = created(provider, lifecycle_inputs(bucket))
+    by_hand.delete_bucket_lifecycle(Bucket=bucket)
+    assert refreshed(provider, id_, outs) == (None, {})
+
+
+def test_cache_info_edited_by_hand_is_drift(minio: MinioServer, bucket: str, by_hand: Any) -> None:
+    """nix-cache-info edited by hand (content or content type) is drift."""
+    provider = configured(BucketObjectProvider, minio)
+    inputs = cache_info_inputs(bucket)
+    id_, outs = created(provider, inputs)
+    by_hand.put_object(
+        Bucket=bucket,
+        Key="nix-cache-info",
+        Body=CACHE_INFO.replace("40", "10").encode(),
+        ContentType=CACHE_INFO_CONTENT_TYPE,
+    )
+    assert drifted(provider, id_, outs, inputs)
+    by_hand.put_object(
+        Bucket=bucket, Key="nix-cache-info", Body=CACHE_INFO.encode(), ContentType="text/plain"
+    )
+    assert drifted(provider, id_, outs, inputs)
+
+
+def test_cache_info_deleted_by_hand_reads_as_gone(minio: MinioServer, bucket: str, by_hand: Any) -> None:
+    """nix-cache-info deleted by hand is gone, so the next up writes it again."""
+    provider = configured(BucketObjectProvider, minio)
+    id_, outs = created(provider, cache_info_inputs(bucket))
+    by_hand.delete_object(Bucket=bucket, Key="nix-cache-info")
+    assert refreshed(provider, id_, outs) == (None, {})
+
+
+def test_user_disabled_by_hand_is_drift_and_up_enables_it(
+    minio: MinioServer, bucket: str, admin_by_hand: MinioAdmin
+) -> None:
+    """A user disabled by hand reads as disabled, differs from the program, and update enables it again."""
+    provider = configured(UserProvider, minio)
+    inputs = user_inputs(unique("writer"), bucket)
+    id_, outs = created(provider, inputs)
+    admin_by_hand.user_disable(id_)
+
+    live_id, live = refreshed(provider, id_, outs)
+    assert (live_id, live["enabled"]) == (id_, False)
+    assert changes(provider, id_, live, inputs)
+    after = updated(provider, id_, live, inputs)
+    assert after == outs, "the same secret, enabled again"
+    assert user_status(admin_by_hand, id_) == "enabled"
+    assert not drifted(provider, id_, after, inputs)
+
+
+def test_user_deleted_by_hand_reads_as_gone(
+    minio: MinioServer, bucket: str, admin_by_hand: MinioAdmin
+) -> None:
+    """A user deleted by hand is gone, and so is its policy attachment."""
+    provider = configured(UserProvider, minio)
+    id_, outs = created(provider, user_inputs(unique("writer"), bucket))
+    attachments = configured(PolicyAttachmentProvider, minio)
+    attachment_id, attachment = created(attachments, attachment_inputs(id_, "readonly"))
+    admin_by_hand.user_remove(id_)
+
+    assert refreshed(provider, id_, outs) == (None, {})
+    assert refreshed(attachments, attachment_id, attachment) == (None, {})
+    attachments.delete(attachment_id, attachment)
+    provider.delete(id_, outs)
+
+
+@pytest.fixture
+def attachment(
+    minio: MinioServer, bucket: str, writer: str
+) -> tuple[PolicyAttachmentProvider, str, dict[str, Any], dict[str, Any]]:
+    policy = unique("policy")
+    created(configured(IamPolicyProvider, minio), iam_policy_inputs(policy, bucket))
+    provider = configured(PolicyAttachmentProvider, minio)
+    inputs = attachment_inputs(writer, policy)
+    id_, outs = created(provider, inputs)
+    return provider, id_, outs, inputs
+
+
+def test_policy_detached_by_hand_is_drift_and_up_attaches_it(
+    attachment: tuple[PolicyAttachmentProvider, str, dict[str, Any], dict[str, Any]],
+    admin_by_hand: MinioAdmin,
+) -> None:
+    """The writer's policy detached by hand is drift, and update attaches it again."""
+    provider, id_, outs, inputs = attachment
+    admin_by_hand.detach_policy([inputs["policy"]], user=inputs["user"])
+
+    live = refreshed(provider, id_, outs)[1]
+    assert live["attached"] == []
+    assert changes(provider, id_, live, inputs)
+    assert updated(provider, id_, live, inputs) == outs
+    assert policies_of(admin_by_hand, inputs["user"]) == [inputs["policy"]]
+
+
+def test_extra_policy_attached_by_hand_is_drift_and_up_detaches_it(
+    attachment: tuple[PolicyAttachmentProvider, str, dict[str, Any], dict[str, Any]],
+    admin_by_hand: MinioAdmin,
+) -> None:
+    """A policy attached to the writer by hand (readwrite) is drift; update detaches it: least privilege."""
+    provider, id_, outs, inputs = attachment
+    admin_by_hand.attach_policy(["readwrite"], user=inputs["user"])
+
+    live = refreshed(provider, id_, outs)[1]
+    assert live["attached"] == sorted([inputs["policy"], "readwrite"])
+    assert changes(provider, id_, live, inputs)
+    assert updated(provider, id_, live, inputs) == outs
+    assert policies_of(admin_by_hand, inputs["user"]) == [inputs["policy"]]
+
+
+def test_attachment_of_a_user_disabled_by_hand_still_deletes(
+    attachment: tuple[PolicyAttachmentProvider, str, dict[str, Any], dict[str, Any]],
+    admin_by_hand: MinioAdmin,
+) -> None:
+    """Deleting the attachment of a user disabled by hand succeeds and detaches the policy (destroy goes on).
+
+    MinIO refuses policy changes on a disabled user as if it did not exist (``XMinioAdminNoSuchUser``),
+    and ``pulumi destroy`` deletes the attachment before the user.
+    """
+    provider, id_, outs, inputs = attachment
+    admin_by_hand.user_disable(inputs["user"])
+
+    provider.delete(id_, outs)
+    assert policies_of(admin_by_hand, inputs["user"]) == []
+
+
+def test_iam_policy_edited_by_hand_is_drift(
+    minio: MinioServer, bucket: str, admin_by_hand: MinioAdmin
+) -> None:
+    """The writer's policy widened by hand (s3:* on everything) is drift, and update restores it."""
+    provider = configured(IamPolicyProvider, minio)
+    inputs = iam_policy_inputs(unique("policy"), bucket)
+    id_, outs = created(provider, inputs)
+    widened = writer_policy(bucket)
+    widened["Statement"].append({"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]})
+    admin_by_hand.policy_add(id_, policy=widened)
+
+    live = refreshed(provider, id_, outs)[1]
+    assert changes(provider, id_, live, inputs)
+    assert updated(provider, id_, live, inputs) == outs
+    assert stored_iam_policy(admin_by_hand, id_) == canonical_policy(writer_policy(bucket), identity=True)
+
+
+def test_iam_policy_with_a_principal_added_by_hand_is_no_drift(
+    minio: MinioServer, bucket: str, admin_by_hand: MinioAdmin
+) -> None:
+    """An identity policy re-put by hand with a Principal and reordered actions means the same: no change."""
+    provider = configured(IamPolicyProvider, minio)
+    inputs = iam_policy_inputs(unique("policy"), bucket)
+    id_, outs = created(provider, inputs)
+    respelled = writer_policy(bucket)
+    for statement in respelled["Statement"]:
+        statement["Principal"] = {"AWS": ["*"]}
+        statement["Action"] = list(reversed(statement["Action"]))
+    admin_by_hand.policy_add(id_, policy=respelled)
+    assert not drifted(provider, id_, outs, inputs)
+
+
+def test_bucket_mark_removed_by_hand_is_drift(minio: MinioServer, by_hand: Any) -> None:
+    """A bucket whose stack mark was removed by hand is drift, and update marks it again."""
+    provider = configured(BucketProvider, minio)
+    inputs = bucket_inputs(unique("bucket"))
+    id_, outs = created(provider, inputs)
+    by_hand.delete_bucket_tagging(Bucket=id_)
+
+    live = refreshed(provider, id_, outs)[1]
+    assert live["owner"] is None
+    assert changes(provider, id_, live, inputs)
+    assert updated(provider, id_, live, inputs) == outs
+    assert tags(by_hand, id_)[STACK_TAG] == OWNER
+
+
+def test_everything_in_a_bucket_deleted_by_hand_reads_as_gone(
+    minio: MinioServer, bucket: str, by_hand: Any
+) -> None:
+    """With the whole bucket deleted by hand, its policy, rules and nix-cache-info read as gone and delete."""
+    kinds: list[tuple[ResourceProvider, dict[str, Any]]] = [
+        (configured(BucketPolicyProvider, minio), bucket_policy_inputs(bucket)),
+        (configured(LifecycleProvider, minio), lifecycle_inputs(bucket)),
+        (configured(BucketObjectProvider, minio), cache_info_inputs(bucket)),
+    ]
+    made = [(provider, *created(provider, inputs)) for provider, inputs in kinds]
+    by_hand.delete_object(Bucket=bucket, Key="nix-cache-info")
+    by_hand.delete_bucket(Bucket=bucket)
+
+    for provider, id_, outs in made:
+        assert refreshed(provider, id_, outs) == (None, {}), type(provider).__name__
+        provider.delete(id_, outs)
+    bucket_provider = configured(BucketProvider, minio)
+    assert refreshed(bucket_provider, bucket, bucket_inputs(bucket)) == (None, {})
+    bucket_provider.delete(bucket, bucket_inputs(bucket))
+
+
+# --- 3. never clobber ----------------------------------------------------------------------------------
+
+
+def test_bucket_made_by_hand_is_refused(minio: MinioServer, by_hand: Any) -> None:
+    """A bucket made by hand stops check and create with the way to take it over (nix-cache:adopt)."""
+    name = unique("handmade")
+    by_hand.create_bucket(Bucket=name)
+    provider = configured(BucketProvider, minio)
+
+    reasons = failures(provider, {}, bucket_inputs(name))
+    assert len(reasons) == 1
+    assert f"bucket {name!r} already exists in MinIO at {minio.endpoint_url}" in reasons[0]
+    assert "nix-cache:adopt" in reasons[0]
+    with pytest.raises(ProviderError, match="pulumi config set nix-cache:adopt true"):
+        provider.create(bucket_inputs(name))
+    assert s3.error_code(by_hand.get_bucket_tagging, Bucket=name) == "NoSuchTagSet", "left untouched"
+
+
+def test_bucket_made_by_hand_is_adopted_with_its_objects(minio: MinioServer, by_hand: Any) -> None:
+    """With adopt, a bucket made by hand is taken over and every object in it stays."""
+    name = unique("handmade")
+    by_hand.create_bucket(Bucket=name)
+    keys = {"nix-cache-info", "abc.narinfo", "nar/abc.nar.xz"}
+    for key in keys:
+        by_hand.put_object(Bucket=name, Key=key, Body=key.encode())
+    provider = configured(BucketProvider, minio)
+    inputs = bucket_inputs(name, adopt=True)
+
+    assert failures(provider, {}, inputs) == []
+    id_, outs = created(provider, inputs)
+    assert outs == {"bucket": name, "owner": OWNER, "adopt": True}
+    assert tags(by_hand, name)[STACK_TAG] == OWNER
+    assert {o["Key"] for o in by_hand.list_objects_v2(Bucket=name)["Contents"]} == keys
+    assert refreshed(provider, id_, outs) == (id_, outs)
+
+
+def test_bucket_of_another_stack_is_refused(minio: MinioServer) -> None:
+    """A bucket marked by another stack is not this stack's to take without adopt."""
+    name = unique("theirs")
+    created(configured(BucketProvider, minio), bucket_inputs(name, owner=OTHER_OWNER))
+    provider = configured(BucketProvider, minio)
+    assert "nix-cache:adopt" in failures(provider, {}, bucket_inputs(name))[0]
+    with pytest.raises(ProviderError, match="was not made by this stack"):
+        provider.create(bucket_inputs(name))
+
+
+def test_user_made_by_hand_is_refused(minio: MinioServer, bucket: str, admin_by_hand: MinioAdmin) -> None:
+    """A user made by hand stops check and create, and keeps its secret."""
+    name, secret = unique("writer"), secrets.token_hex(20)
+    admin_by_hand.user_add(name, secret)
+    provider = configured(UserProvider, minio)
+
+    reasons = failures(provider, {}, user_inputs(name, bucket))
+    assert len(reasons) == 1
+    assert f"user {name!r} already exists" in reasons[0]
+    assert "nix-cache:adopt" in reasons[0]
+    with pytest.raises(ProviderError, match="nix-cache:adopt"):
+        provider.create(user_inputs(name, bucket))
+    admin_by_hand.attach_policy(["readonly"], user=name)
+    assert s3_code(minio, name, secret, bucket) == "ok", "the hand-made secret still works"
+
+
+def test_user_made_by_hand_is_adopted_with_a_new_secret(
+    minio: MinioServer, bucket: str, admin_by_hand: MinioAdmin, by_hand: Any
+) -> None:
+    """With adopt, a user made by hand is taken over: a new secret that works, the old one refused."""
+    name, old_secret = unique("writer"), secrets.token_hex(20)
+    admin_by_hand.user_add(name, old_secret)
+    admin_by_hand.attach_policy(["readonly"], user=name)
+    admin_by_hand.user_disable(name)
+    provider = configured(UserProvider, minio)
+    inputs = user_inputs(name, bucket, adopt=True)
+
+    assert failures(provider, {}, inputs) == []
+    id_, outs = created(provider, inputs)
+    assert outs["secret"] not in (None, old_secret)
+    assert outs["enabled"] is True
+    assert user_status(admin_by_hand, name) == "enabled"
+    assert s3_code(minio, name, outs["secret"], bucket) == "ok"
+    assert s3_code(minio, name, old_secret, bucket) in BAD_KEYS
+    assert tags(by_hand, bucket)[claim_tag("user", name)] == OWNER
+    assert refreshed(provider, id_, outs) == (id_, outs)
+
+
+def test_iam_policy_made_by_hand_is_refused(
+    minio: MinioServer, bucket: str, admin_by_hand: MinioAdmin
+) -> None:
+    """A policy made by hand stops check and create, and keeps its document."""
+    name = unique("policy")
+    admin_by_hand.policy_add(name, policy=reader_policy(bucket))
+    provider = configured(IamPolicyProvider, minio)
+
+    assert "nix-cache:adopt" in failures(provider, {}, iam_policy_inputs(name, bucket))[0]
+    with pytest.raises(ProviderError, match="nix-cache:adopt"):
+        provider.create(iam_policy_inputs(name, bucket))
+    assert stored_iam_policy(admin_by_hand, name) == canonical_policy(reader_policy(bucket), identity=True)
+
+
+def test_interrupted_bucket_create_is_resumed(minio: MinioServer) -> None:
+    """A create repeated after an interrupted up finds its own bucket (by its mark) and succeeds."""
+    provider = configured(BucketProvider, minio)
+    inputs = bucket_inputs(unique("bucket"))
+    first = created(provider, inputs)
+    assert failures(provider, {}, inputs) == []
+    assert created(provider, inputs) == first
+
+
+def test_interrupted_user_create_is_resumed(minio: MinioServer, bucket: str, by_hand: Any) -> None:
+    """A user create repeated after an interrupted up finds its own claim and succeeds; its secret works."""
+    provider = configured(UserProvider, minio)
+    inputs = user_inputs(unique("writer"), bucket)
+    id_, first = created(provider, inputs)
+    assert tags(by_hand, bucket)[claim_tag("user", id_)] == OWNER
+    assert failures(provider, {}, inputs) == []
+    again_id, again = created(provider, inputs)
+    assert again_id == id_
+    created(configured(PolicyAttachmentProvider, minio), attachment_inputs(id_, "readonly"))
+    assert s3_code(minio, id_, again["secret"], bucket) == "ok", "the state's secret is the one that works"
+    assert s3_code(minio, id_, first["secret"], bucket) in BAD_KEYS
+
+
+def test_interrupted_iam_policy_create_is_resumed(minio: MinioServer, bucket: str) -> None:
+    """A policy create repeated after an interrupted up finds its own claim and succeeds."""
+    provider = configured(IamPolicyProvider, minio)
+    inputs = iam_policy_inputs(unique("policy"), bucket)
+    first = created(provider, inputs)
+    assert failures(provider, {}, inputs) == []
+    assert created(provider, inputs) == first
+
+
+def test_iam_policy_attached_outside_the_stack_is_not_deleted(
+    minio: MinioServer, bucket: str, admin_by_hand: MinioAdmin
+) -> None:
+    """Deleting a policy still attached to a user made by hand fails in one line saying how to detach it."""
+    provider = configured(IamPolicyProvider, minio)
+    id_, outs = created(provider, iam_policy_inputs(unique("policy"), bucket))
+    someone = unique("someone")
+    admin_by_hand.user_add(someone, secrets.token_hex(20))
+    admin_by_hand.attach_policy([id_], user=someone)
+
+    with pytest.raises(ProviderError, match="still attached to a user or group outside this stack") as raised:
+        provider.delete(id_, outs)
+    assert f"mc admin policy detach ALIAS {id_} --user NAME" in str(raised.value)
+    assert refreshed(provider, id_, outs) == (id_, outs), "the policy stays"
+
+
+# --- 4. cached data is never deleted ------------------------------------------------------------------
+
+
+def test_bucket_delete_refuses_a_bucket_holding_objects(
+    minio: MinioServer, bucket: str, by_hand: Any
+) -> None:
+    """Deleting a bucket that holds objects fails with a plain line, and every object stays."""
+    keys = {"a.narinfo", "b.narinfo", "nar/a.nar.xz"}
+    for key in keys:
+        by_hand.put_object(Bucket=bucket, Key=key, Body=b"cached")
+    provider = configured(BucketProvider, minio)
+
+    with pytest.raises(ProviderError, match="3 object") as raised:
+        provider.delete(bucket, bucket_inputs(bucket))
+    assert "never deletes cached data" in str(raised.value)
+    assert {o["Key"] for o in by_hand.list_objects_v2(Bucket=bucket)["Contents"]} == keys
+
+
+# --- 5. errors are one plain line ----------------------------------------------------------------------
+
+
+def test_wrong_password_fails_check_in_one_line(minio: MinioServer) -> None:
+    """A wrong password stops check with the endpoint and what to check, never the password."""
+    password = secrets.token_urlsafe(16)
+    provider = configured(BucketProvider, minio, password=password)
+    reasons = failures(provider, {}, bucket_inputs(unique("bucket")))
+    assert len(reasons) == 1
+    assert f"MinIO at {minio.endpoint_url} refused the credentials" in reasons[0]
+    assert "check minio:minioUser" in reasons[0]
+    assert "\n" not in reasons[0]
+    assert password not in reasons[0]
+
+
+def test_a_user_that_is_not_admin_fails_check_in_one_line(
+    minio: MinioServer, admin_by_hand: MinioAdmin
+) -> None:
+    """minio:minioUser without admin rights stops check with what to use instead."""
+    name, secret = unique("notadmin"), secrets.token_hex(20)
+    admin_by_hand.user_add(name, secret)
+    admin_by_hand.attach_policy(["readwrite"], user=name)
+    provider = configured(IamPolicyProvider, minio, user=name, password=secret)
+    reasons = failures(provider, {}, iam_policy_inputs(unique("policy"), "nix-cache"))
+    assert len(reasons) == 1
+    assert f"minio:minioUser {name!r} is not an admin of MinIO at" in reasons[0]
+    assert minio.endpoint_url in reasons[0]
+    assert "use the root user or one with the consoleAdmin policy" in reasons[0]
+    assert secret not in reasons[0]
+
+
+def test_unreachable_server_fails_check_in_one_line(minio: MinioServer) -> None:
+    """A server where nothing listens stops check with 'unreachable' and the endpoint."""
+    address = f"127.0.0.1:{free_port()}"
+    provider = configured(UserProvider, minio, address=address)
+    reasons = failures(provider, {}, user_inputs(unique("writer"), "nix-cache"))
+    assert len(reasons) == 1
+    assert f"MinIO at http://{address} is unreachable" in reasons[0]
+    assert "\n" not in reasons[0]
+
+
+def _inputs_of_every_kind(bucket: str) -> list[tuple[type[MinioProvider], dict[str, Any]]]:
+    return [
+        (BucketProvider, bucket_inputs(bucket)),
+        (BucketPolicyProvider, bucket_policy_inputs(bucket)),
+        (LifecycleProvider, lifecycle_inputs(bucket)),
+        (BucketObjectProvider, cache_info_inputs(bucket)),
+        (UserProvider, user_inputs("writer", bucket)),
+        (IamPolicyProvider, iam_policy_inputs("writer-policy", bucket)),
+        (PolicyAttachmentProvider, attachment_inputs("writer", "writer-policy")),
+    ]
+
+
+@pytest.mark.parametrize("kind", range(7), ids=lambda i: _inputs_of_every_kind("b")[i][0].__name__)
+def test_create_with_a_wrong_password_raises_one_plain_line(
+    minio: MinioServer, bucket: str, kind: int
+) -> None:
+    """Every create refused by MinIO raises ProviderError: one line naming the endpoint, no traceback."""
+    provider_cls, inputs = _inputs_of_every_kind(bucket)[kind]
+    password = secrets.token_urlsafe(16)
+    provider = configured(provider_cls, minio, password=password)
+    with pytest.raises(ProviderError) as raised:
+        provider.create(inputs)
+    assert type(raised.value) is ProviderError
+    message = str(raised.value)
+    assert f"MinIO at {minio.endpoint_url} refused the credentials" in message
+    assert "\n" not in message
+    assert "Traceback" not in message
+    assert password not in message
+
+
+def test_cache_info_not_served_fails_the_check_in_one_line(minio: MinioServer, bucket: str) -> None:
+    """nix-cache-info that anonymous clients cannot fetch (no bucket policy) fails the check in one line."""
+    created(configured(BucketObjectProvider, minio), cache_info_inputs(bucket))
+    provider = configured(ServedCheckProvider, minio)
+    url = f"{minio.endpoint_url}/{bucket}"
+    inputs = {"url": url, "expected": CACHE_INFO, "cacert_file": None, "insecure": False, "served": True}
+
+    with pytest.raises(ProviderError) as raised:
+        provider.create(inputs)
+    assert type(raised.value) is ProviderError
+    assert str(raised.value).startswith(f"{url}/nix-cache-info is not served to anonymous clients: HTTP 403")
+    assert "\n" not in str(raised.value)
+    assert refreshed(provider, url, inputs) == (url, {**inputs, "served": False})
+
+
+# --- 6. the provider server's threads -------------------------------------------------------------------
+
+
+def test_users_created_from_four_threads_at_once(minio: MinioServer, bucket: str, by_hand: Any) -> None:
+    """One configured provider serves four threads at once; every user is made and every claim kept."""
+    provider = configured(UserProvider, minio)
+    names = [unique(f"writer{n}") for n in range(4)]
+    start = threading.Barrier(len(names))
+
+    def create_and_read(name: str) -> bool:
+        start.wait(timeout=10)
+        id_, outs = created(provider, user_inputs(name, bucket))
+        return refreshed(provider, id_, outs) == (id_, outs)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(create_and_read, names)) == [True] * 4
+    claims = tags(by_hand, bucket)
+    assert {name: claims.get(claim_tag("user", name)) for name in names} == dict.fromkeys(names, OWNER)
