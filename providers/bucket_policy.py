@@ -9,6 +9,7 @@ from minio.error import S3Error
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers.base import MinioProvider
+from providers.bucket_lock import bucket_settings_lock
 from providers.policy_document import canonical_policy_text, same_policy
 
 _GONE = ("NoSuchBucket", "NoSuchBucketPolicy")
@@ -26,7 +27,7 @@ class BucketPolicyProvider(MinioProvider):
             raise
 
     def _apply(self, bucket: str, policy: str) -> dict[str, Any]:
-        with self.calling(f"setting the policy of bucket {bucket!r}"):
+        with self.calling(f"setting the policy of bucket {bucket!r}"), bucket_settings_lock(bucket):
             self.clients.s3.set_bucket_policy(bucket, policy)
             return {"bucket": bucket, "policy": self._stored(bucket)}
 
@@ -51,7 +52,8 @@ class BucketPolicyProvider(MinioProvider):
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         with self.calling(f"removing the policy of bucket {id_!r}"):
             try:
-                self.clients.s3.delete_bucket_policy(id_)
+                with bucket_settings_lock(id_):
+                    self.clients.s3.delete_bucket_policy(id_)
             except S3Error as error:
                 if error.code not in _GONE:
                     raise

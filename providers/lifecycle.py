@@ -15,6 +15,7 @@ from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers.base import MinioProvider
+from providers.bucket_lock import bucket_settings_lock
 
 
 def describe_rule(rule: Rule) -> dict[str, Any]:
@@ -83,7 +84,7 @@ class LifecycleProvider(MinioProvider):
         return rule_set([describe_rule(rule) for rule in config.rules])
 
     def _apply(self, bucket: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
-        with self.calling(f"setting the lifecycle rules of bucket {bucket!r}"):
+        with self.calling(f"setting the lifecycle rules of bucket {bucket!r}"), bucket_settings_lock(bucket):
             self.clients.s3.set_bucket_lifecycle(bucket, LifecycleConfig([to_sdk_rule(r) for r in rules]))
             return {"bucket": bucket, "rules": self._stored(bucket)}
 
@@ -109,7 +110,8 @@ class LifecycleProvider(MinioProvider):
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         with self.calling(f"removing the lifecycle rules of bucket {id_!r}"):
             try:
-                self.clients.s3.delete_bucket_lifecycle(id_)
+                with bucket_settings_lock(id_):
+                    self.clients.s3.delete_bucket_lifecycle(id_)
             except S3Error as error:
                 if error.code not in ("NoSuchBucket", "NoSuchLifecycleConfiguration"):
                     raise

@@ -8,13 +8,12 @@ deleting it. The bucket itself is marked with the owning stack the same way.
 
 from __future__ import annotations
 
-import threading
-
 from minio import Minio
 from minio.commonconfig import Tags
 
+from providers.bucket_lock import bucket_settings_lock
+
 STACK_TAG = "nix-cache/stack"
-_lock = threading.Lock()
 
 
 def claim_tag(kind: str, name: str) -> str:
@@ -35,8 +34,8 @@ def _write_tags(s3: Minio, bucket: str, tags: dict[str, str]) -> None:
 
 
 def update_tags(s3: Minio, bucket: str, set_: dict[str, str], remove: tuple[str, ...] = ()) -> None:
-    """Read-modify-write the bucket's tags, one writer at a time in this process."""
-    with _lock:
+    """Read-modify-write the bucket's tags, one writer of the bucket's settings at a time."""
+    with bucket_settings_lock(bucket):
         tags = read_tags(s3, bucket)
         updated = {k: v for k, v in {**tags, **set_}.items() if k not in remove}
         if updated != tags:

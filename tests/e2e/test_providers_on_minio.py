@@ -1030,3 +1030,40 @@ def test_users_created_from_four_threads_at_once(minio: MinioServer, bucket: str
         assert list(pool.map(create_and_read, names)) == [True] * 4
     claims = tags(by_hand, bucket)
     assert {name: claims.get(claim_tag("user", name)) for name in names} == dict.fromkeys(names, OWNER)
+
+
+def test_a_bucket_s_settings_written_at_once_are_all_kept(minio: MinioServer, by_hand: Any) -> None:
+    """The engine sets a new bucket's policy, expiry rules and tags from parallel threads; MinIO keeps them
+    in one document and can lose one of several changes made at the same moment, so none may be lost."""
+    policies, rules, claims = (
+        configured(BucketPolicyProvider, minio),
+        configured(LifecycleProvider, minio),
+        configured(UserProvider, minio),
+    )
+    buckets = [unique("race") for _ in range(12)]
+    for name in buckets:
+        created(configured(BucketProvider, minio), bucket_inputs(name))
+    expiry = [lifecycle_rule(rule) for rule in expiry_rules(30)]
+
+    def settings(name: str) -> None:
+        start = threading.Barrier(3)
+        jobs: list[Callable[[], object]] = [
+            lambda: policies.create({"bucket": name, "policy": to_json(anonymous_download_policy(name))}),
+            lambda: rules.create({"bucket": name, "rules": expiry}),
+            lambda: claims.create(user_inputs(unique("racer"), name)),
+        ]
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            for future in [pool.submit(lambda job=job: (start.wait(timeout=10), job())) for job in jobs]:
+                future.result()
+
+    for name in buckets:
+        settings(name)
+    lost = []
+    for name in buckets:
+        if s3.error_code(by_hand.get_bucket_policy, Bucket=name) != "ok":
+            lost.append(f"{name}: policy")
+        if s3.error_code(by_hand.get_bucket_lifecycle_configuration, Bucket=name) != "ok":
+            lost.append(f"{name}: lifecycle")
+        if not any(key.startswith("nix-cache/user/") for key in tags(by_hand, name)):
+            lost.append(f"{name}: user claim")
+    assert lost == []
