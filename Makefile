@@ -5,9 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup nix tools lint unit e2e test local-up local-down local-clean local-env
+.PHONY: setup nix iproute2 tools lint unit e2e test bench local-up local-down local-clean local-env
 
-setup: $(STAMP) nix
+setup: $(STAMP) nix iproute2
 
 # The venv is rebuilt when requirements.txt changes. Pulumi's Python host finds it through Pulumi.yaml.
 $(STAMP): requirements.txt
@@ -22,6 +22,13 @@ nix:
 	  echo "==> installing Debian's nix-bin"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nix-bin >/dev/null; }
+
+# Debian's iproute2 (`ip netns`): the distributed MinIO runs in a network namespace (e2e, LAYOUT=distributed).
+iproute2:
+	@command -v ip >/dev/null || { \
+	  echo "==> installing Debian's iproute2"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq iproute2 >/dev/null; }
 
 # Pulumi CLI and plugins, MinIO and mc at pinned versions, built once per machine (see tools/pins.env).
 tools:
@@ -41,8 +48,12 @@ e2e: setup tools
 test: setup tools lint
 	$(PY) -m pytest
 
+# The cache's speed against the manual recipe, on a MinIO of its own; writes BENCH.md (about 20 minutes).
+bench: setup tools
+	$(PY) -m bench.run --size full --output BENCH.md
+
 local-up: $(STAMP)
-	@$(PY) -m devtools.local up
+	@$(PY) -m devtools.local up $(if $(STATE),--state $(STATE)) $(if $(LAYOUT),--layout $(LAYOUT))
 
 local-down: $(STAMP)
 	@$(PY) -m devtools.local down

@@ -1,17 +1,22 @@
 """A real MinIO server on loopback: erasure mode over several drive folders, like a real deployment.
 
 http by default; https when given a ``certs_dir`` (see ``devtools.tls``) and the CA file that clients trust.
+One node of a distributed MinIO too (``devtools.distributed_minio``): another ``host``, the cluster's
+``endpoints`` instead of local drive folders, and a ``command_prefix`` that runs it (and its health check)
+inside a network namespace.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import secrets
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -53,6 +58,13 @@ class MinioServer:
     #: The CA that signed ``certs_dir/public.crt``: what the readiness check (and any client) trusts.
     ca_file: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    #: The address it listens on; a distributed node in a network namespace has one of its own.
+    host: str = "127.0.0.1"
+    #: Run the server and its health check with this prefix, e.g. ``("ip", "netns", "exec", NS)``.
+    command_prefix: tuple[str, ...] = ()
+    #: A distributed layout: every node's drive as ``http://host:port/path``, the same list on each node,
+    #: instead of ``drives`` folders under ``home``.
+    endpoints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.certs_dir is None) != (self.ca_file is None):
@@ -64,7 +76,7 @@ class MinioServer:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def endpoint_url(self) -> str:
@@ -83,13 +95,21 @@ class MinioServer:
         return self.home / "minio.log"
 
     def drive_args(self) -> list[str]:
+        if self.endpoints:
+            return list(self.endpoints)
         return [f"{self.home}/drive{{1...{self.drives}}}"]
 
     def start(self, timeout: float = 60) -> None:
         """Start (or restart) the server and wait until it answers its health check."""
+        self.spawn()
+        self.wait_ready(timeout)
+
+    def spawn(self) -> None:
+        """Start the process without waiting (a distributed node is healthy only once a quorum runs)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        for n in range(1, self.drives + 1):
-            (self.home / f"drive{n}").mkdir(exist_ok=True)
+        if not self.endpoints:
+            for n in range(1, self.drives + 1):
+                (self.home / f"drive{n}").mkdir(exist_ok=True)
         env = {
             **os.environ,
             **self.extra_env,
@@ -101,13 +121,14 @@ class MinioServer:
             "MINIO_UPDATE": "off",
         }
         command = [
+            *self.command_prefix,
             self.minio_binary,
             "server",
             "--quiet",
             "--address",
             self.address,
             "--console-address",
-            f"127.0.0.1:{self.console_port}",
+            f"{self.host}:{self.console_port}",
             *([] if self.certs_dir is None else ["--certs-dir", str(self.certs_dir)]),
             *self.drive_args(),
         ]
@@ -116,15 +137,13 @@ class MinioServer:
                 command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.pid_file.write_text(str(self.process.pid))
-        self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        context = self.ssl_context()
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"minio exited with {self.process.returncode}; see {self.log_file}")
-            if _healthy(f"{self.endpoint_url}/minio/health/cluster", context):
+            if self.healthy():
                 return
             time.sleep(0.3)
         trust = f" trusting {self.ca_file}" if self.ca_file else ""
@@ -132,12 +151,28 @@ class MinioServer:
             f"minio did not become ready at {self.endpoint_url}{trust} in {timeout}s; see {self.log_file}"
         )
 
-    def stop(self) -> None:
-        """Stop the server this object started, or the one recorded in the pid file."""
+    def healthy(self, check: str = "cluster") -> bool:
+        """``/minio/health/<check>`` answers 200: ``cluster`` (write quorum), ``cluster/read``, ``live``.
+
+        With a ``command_prefix`` the request is made by a process run with it, so that it comes from
+        inside the namespace; this process never sends anything to ``host`` itself.
+        """
+        url = f"{self.endpoint_url}/minio/health/{check}"
+        if not self.command_prefix:
+            refuse_to_leave_the_machine(self.host)
+            return _healthy(url, self.ssl_context())
+        probe = [*self.command_prefix, sys.executable, "-c", _PROBE, url, str(self.ca_file or "")]
+        return subprocess.run(probe, capture_output=True, check=False, timeout=30).returncode == 0
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Stop the server this object started, or the one recorded in the pid file.
+
+        ``signal.SIGKILL`` kills it the way a power cut or an OOM kill would.
+        """
         pid = self.process.pid if self.process else _read_pid(self.pid_file)
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
+                os.killpg(pid, sig)
             _wait_gone(pid, self.process)
         self.process = None
         self.pid_file.unlink(missing_ok=True)
@@ -151,6 +186,43 @@ class MinioServer:
         except ProcessLookupError:
             return False
         return True
+
+
+#: The health check as a separate process (``argv``: URL, CA file or ""): exit 0 when it answers 200.
+_PROBE = """
+import ssl, sys, urllib.request
+context = ssl.create_default_context(cafile=sys.argv[2]) if sys.argv[2] else None
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=2, context=context) as answer:
+        sys.exit(0 if answer.status == 200 else 1)
+except OSError:
+    sys.exit(1)
+"""
+
+
+def refuse_to_leave_the_machine(host: str) -> None:
+    """A test MinIO is on loopback, or in a namespace of its own that only a command prefix reaches.
+
+    Where this process has any interface but ``lo`` (the machine's own namespace), another address would go
+    out through the default route: refuse. Inside the MinIO's namespace (only ``lo``) it is safe.
+    """
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return
+    if interfaces() != ["lo"]:
+        raise RuntimeError(
+            f"refusing to contact {host} from a network namespace with interfaces {interfaces()}: "
+            "run this inside the MinIO's namespace (its command_prefix)"
+        )
+
+
+def interfaces() -> list[str]:
+    """The network interfaces of this process's network namespace."""
+    lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]
+    return sorted(line.split(":")[0].strip() for line in lines)
 
 
 def _healthy(url: str, context: ssl.SSLContext | None = None) -> bool:

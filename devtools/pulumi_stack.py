@@ -1,4 +1,9 @@
-"""The real Pulumi CLI, offline, on a local file backend with a passphrase secrets provider."""
+"""The real Pulumi CLI, offline, on a local file backend with a passphrase secrets provider.
+
+Optionally on another backend (``backend``, e.g. the S3 backend of ``devtools.state_on_minio`` with its
+credentials in ``extra_env``), and run with a ``command_prefix`` (e.g. inside the network namespace of
+``devtools.distributed_minio``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import json
 import os
 import secrets
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +38,16 @@ class PulumiStack:
     #: Where the stack's config lives; ``None`` means the usual ``Pulumi.<stack>.yaml`` beside Pulumi.yaml.
     config_file: Path | None = None
     project_dir: Path = ROOT
+    #: Put in front of every ``pulumi`` command line, e.g. ``("ip", "netns", "exec", NS)``; empty: none.
+    command_prefix: tuple[str, ...] = ()
+    #: Another backend URL (``s3://…``); ``None`` keeps the file backend under ``state_dir``.
+    backend: str | None = None
+    #: More environment for the CLI, e.g. the S3 backend's ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``.
+    extra_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def backend_url(self) -> str:
-        return f"file://{self.state_dir / 'backend'}"
+        return self.backend or f"file://{self.state_dir / 'backend'}"
 
     @property
     def passphrase_file(self) -> Path:
@@ -45,6 +57,7 @@ class PulumiStack:
         return {
             **os.environ,
             **self.toolchain.offline_env(),
+            **self.extra_env,
             "PULUMI_BACKEND_URL": self.backend_url,
             "PULUMI_CONFIG_PASSPHRASE_FILE": str(self.passphrase_file),
         }
@@ -78,7 +91,7 @@ class PulumiStack:
         )
 
     def _command(self, *args: str) -> list[str]:
-        return [self.toolchain.tool("pulumi"), *args, "--non-interactive"]
+        return [*self.command_prefix, self.toolchain.tool("pulumi"), *args, "--non-interactive"]
 
     def _stack_args(self) -> list[str]:
         args = ["--stack", self.stack]
@@ -94,7 +107,9 @@ class PulumiStack:
             raise ValueError(
                 f"{project_config} exists; a stack whose config is kept elsewhere needs another name"
             )
-        (self.state_dir / "backend").mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.backend is None:
+            (self.state_dir / "backend").mkdir(exist_ok=True)
         if not self.passphrase_file.exists():
             self.passphrase_file.touch(mode=0o600)
             self.passphrase_file.write_text(secrets.token_urlsafe(32))
@@ -123,8 +138,8 @@ class PulumiStack:
         if server.ca_file is not None:
             self.set_config("minio:minioCacertFile", str(server.ca_file))
 
-    def up(self, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run("up", "--yes", "--skip-preview", *self._stack_args(), check=check)
+    def up(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("up", "--yes", "--skip-preview", *extra, *self._stack_args(), check=check)
 
     def preview(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("preview", "--diff", *extra, *self._stack_args(), check=check)
