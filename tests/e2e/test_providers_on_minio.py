@@ -1053,7 +1053,7 @@ def test_a_bucket_s_settings_written_at_once_are_all_kept(minio: MinioServer, by
             lambda: claims.create(user_inputs(unique("racer"), name)),
         ]
         with ThreadPoolExecutor(max_workers=3) as pool:
-            for future in [pool.submit(lambda job=job: (start.wait(timeout=10), job())) for job in jobs]:
+            for future in [pool.submit(lambda job=job: (start.wait(timeout=10), job())) for job in jobs]:  # type: ignore[misc]
                 future.result()
 
     for name in buckets:
