@@ -10,6 +10,7 @@ import pulumi
 
 from components.access import CacheAccess, CacheAccessArgs
 from components.bucket import CacheBucket, CacheBucketArgs
+from components.builder_module import builder_module
 from components.config import CacheConfig
 from components.nix_text import (
     aws_credentials,
@@ -164,6 +165,9 @@ class NixBinaryCache(pulumi.ComponentResource):
             "pushCommand": lambda w: pulumi.Output.from_input(push_command(store_url(w))),
             "resignCommand": lambda w: pulumi.Output.from_input(
                 resign_command(store_url(w), config.key_name)
+            ),
+            "builderModule": lambda w: pulumi.Output.from_input(
+                builder_module(config.key_name, store_url(w))
             ),
         }
         if len(config.writers) == 1:

@@ -48,6 +48,7 @@ PLAIN_OUTPUTS = {
     "pushCommand",
     "resignCommand",
     "trustedPublicKeys",
+    "builderModule",
 }
 READER_SECRET_OUTPUTS = {"readerSecretKey", "readerAwsCredentials"}
 
