@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-from minio.error import S3Error
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
+from providers import sdk
 from providers.base import MinioProvider, is_known
 from providers.errors import ProviderError
 from providers.ownership import STACK_TAG, bucket_owner, stack_owner, taken_message, update_tags
@@ -40,7 +40,7 @@ class BucketProvider(MinioProvider):
             else:
                 try:
                     s3.make_bucket(bucket)
-                except S3Error as error:
+                except sdk.S3Error as error:
                     if error.code != "BucketAlreadyOwnedByYou":
                         raise
             update_tags(s3, bucket, {STACK_TAG: owner})

@@ -6,9 +6,9 @@ import io
 from typing import Any
 
 import pulumi
-from minio.error import S3Error
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
+from providers import sdk
 from providers.base import MinioProvider
 
 #: Bytes read back to compare; the objects this provider owns are a few lines long.
@@ -21,7 +21,7 @@ class BucketObjectProvider(MinioProvider):
     def _stored(self, bucket: str, key: str) -> dict[str, Any] | None:
         try:
             answer = self.clients.s3.get_object(bucket, key)
-        except S3Error as error:
+        except sdk.S3Error as error:
             if error.code in ("NoSuchBucket", "NoSuchKey"):
                 return None
             raise
@@ -71,7 +71,7 @@ class BucketObjectProvider(MinioProvider):
         with self.calling(f"deleting {props.get('key')!r} in bucket {props.get('bucket')!r}"):
             try:
                 self.clients.s3.remove_object(props["bucket"], props["key"])
-            except S3Error as error:
+            except sdk.S3Error as error:
                 if error.code not in ("NoSuchBucket", "NoSuchKey"):
                     raise
 

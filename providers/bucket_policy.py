@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-from minio.error import S3Error
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
+from providers import sdk
 from providers.base import MinioProvider
 from providers.bucket_lock import bucket_settings_lock
 from providers.policy_document import canonical_policy_text, same_policy
@@ -21,7 +21,7 @@ class BucketPolicyProvider(MinioProvider):
     def _stored(self, bucket: str) -> str | None:
         try:
             return canonical_policy_text(self.clients.s3.get_bucket_policy(bucket))
-        except S3Error as error:
+        except sdk.S3Error as error:
             if error.code in _GONE:
                 return None
             raise
@@ -54,7 +54,7 @@ class BucketPolicyProvider(MinioProvider):
             try:
                 with bucket_settings_lock(id_):
                     self.clients.s3.delete_bucket_policy(id_)
-            except S3Error as error:
+            except sdk.S3Error as error:
                 if error.code not in _GONE:
                     raise
 

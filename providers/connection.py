@@ -12,10 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import urllib3
-from minio import Minio
-from minio.credentials.providers import StaticProvider
-from minio.minioadmin import MinioAdmin
+from providers import sdk
 
 #: Seconds to wait for a TCP connection, and for an answer once connected. MinIO answers admin and
 #: bucket calls in milliseconds; a minute without an answer means it is stuck, and the user should hear.
@@ -61,7 +58,7 @@ class MinioSettings:
         )
 
 
-def http_pool(settings: MinioSettings) -> urllib3.PoolManager:
+def http_pool(settings: MinioSettings) -> sdk.urllib3.PoolManager:
     """A pool with short timeouts and a couple of retries on connect, trusting the configured CA."""
     tls: dict[str, Any] = {}
     if settings.use_ssl:
@@ -71,18 +68,18 @@ def http_pool(settings: MinioSettings) -> urllib3.PoolManager:
             tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": settings.cacert_file}
         else:
             tls = {"cert_reqs": "CERT_REQUIRED"}
-    return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+    return sdk.urllib3.PoolManager(
+        timeout=sdk.urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
         maxsize=8,
-        retries=urllib3.Retry(total=2, connect=2, read=0, status=0, backoff_factor=0.3, redirect=False),
+        retries=sdk.urllib3.Retry(total=2, connect=2, read=0, status=0, backoff_factor=0.3, redirect=False),
         **tls,
     )
 
 
 @dataclass(frozen=True)
 class MinioClients:
-    s3: Minio
-    admin: MinioAdmin
+    s3: sdk.Minio
+    admin: sdk.MinioAdmin
 
 
 _clients: dict[MinioSettings, MinioClients] = {}
@@ -96,16 +93,16 @@ def clients_for(settings: MinioSettings) -> MinioClients:
         if found is None:
             pool = http_pool(settings)
             found = MinioClients(
-                s3=Minio(
+                s3=sdk.Minio(
                     settings.server,
                     access_key=settings.user,
                     secret_key=settings.password,
                     secure=settings.use_ssl,
                     http_client=pool,
                 ),
-                admin=MinioAdmin(
+                admin=sdk.MinioAdmin(
                     endpoint=settings.server,
-                    credentials=StaticProvider(settings.user, settings.password),
+                    credentials=sdk.StaticProvider(settings.user, settings.password),
                     secure=settings.use_ssl,
                     http_client=pool,
                 ),

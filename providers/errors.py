@@ -12,9 +12,7 @@ import sys
 import traceback
 from typing import Any
 
-import urllib3.exceptions
-from minio.error import InvalidResponseError, MinioAdminException, S3Error, ServerError
-
+from providers import sdk
 from providers.connection import MinioSettings
 
 
@@ -22,7 +20,7 @@ class ProviderError(Exception):
     """A failure explained for the user; shown as its message alone."""
 
 
-def admin_error_code(error: MinioAdminException) -> str:
+def admin_error_code(error: sdk.MinioAdminException) -> str:
     """The ``Code`` of a MinIO admin error body (``XMinioAdminNoSuchUser``…), or its HTTP status."""
     status, body = error.__reduce__()[1]  # type: ignore[no-untyped-call]
     try:
@@ -58,37 +56,37 @@ def _tls_hint(settings: MinioSettings) -> str:
 def describe(error: BaseException, settings: MinioSettings, doing: str) -> str:
     """One line: what was being done, at which endpoint, what went wrong, and what to check."""
     where = f"MinIO at {settings.endpoint_url}"
-    if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
+    if isinstance(error, sdk.urllib3.exceptions.MaxRetryError) and error.reason is not None:
         error = error.reason
-    if isinstance(error, urllib3.exceptions.SSLError):
+    if isinstance(error, sdk.urllib3.exceptions.SSLError):
         return f"{doing}: TLS with {where} failed ({_first_line(error)}); {_tls_hint(settings)}"
-    if isinstance(error, urllib3.exceptions.NameResolutionError):
+    if isinstance(error, sdk.urllib3.exceptions.NameResolutionError):
         return f"{doing}: cannot resolve the host of {where}; check minio:minioServer"
-    if isinstance(error, urllib3.exceptions.NewConnectionError):
+    if isinstance(error, sdk.urllib3.exceptions.NewConnectionError):
         return (
             f"{doing}: {where} is unreachable (connection refused); "
             "check minio:minioServer and that MinIO runs"
         )
-    if isinstance(error, urllib3.exceptions.TimeoutError):
+    if isinstance(error, sdk.urllib3.exceptions.TimeoutError):
         return f"{doing}: {where} did not answer in time; check that MinIO runs and is not overloaded"
-    if isinstance(error, urllib3.exceptions.ProtocolError | ConnectionError):
+    if isinstance(error, sdk.urllib3.exceptions.ProtocolError | ConnectionError):
         return f"{doing}: the connection to {where} broke off ({_first_line(error)}); check that MinIO runs"
-    if isinstance(error, S3Error):
+    if isinstance(error, sdk.S3Error):
         if error.code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
             return f"{doing}: {where} refused the credentials; {_credentials_hint(settings)}"
         if error.code == "AccessDenied":
             return f"{doing}: {_not_admin(settings, where)}"
         return f"{doing}: {where} answered {error.code}: {error.message}"
-    if isinstance(error, MinioAdminException):
+    if isinstance(error, sdk.MinioAdminException):
         code = admin_error_code(error)
         if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "XMinioAdminInvalidAccessKey"):
             return f"{doing}: {where} refused the credentials; {_credentials_hint(settings)}"
         if code in ("AccessDenied", "403"):
             return f"{doing}: {_not_admin(settings, where)}"
         return f"{doing}: {where} answered {code}"
-    if isinstance(error, ServerError):
+    if isinstance(error, sdk.ServerError):
         return f"{doing}: {where} failed with HTTP {error.status_code}; check MinIO's own log"
-    if isinstance(error, InvalidResponseError):
+    if isinstance(error, sdk.InvalidResponseError):
         hint = (
             "check minio:minioSsl (http against https?) and minio:minioServer "
             "(the S3 API port, not the console)"

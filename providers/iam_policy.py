@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pulumi
-from minio.error import MinioAdminException
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
+from providers import sdk
 from providers.base import MinioProvider, is_known
 from providers.errors import ProviderError, admin_error_code
 from providers.ownership import claim, claimed_by, release, stack_owner, taken_message
@@ -28,7 +28,7 @@ class IamPolicyProvider(MinioProvider):
     def _stored(self, name: str) -> str | None:
         try:
             info = self.clients.admin.policy_info(name)
-        except MinioAdminException as error:
+        except sdk.MinioAdminException as error:
             if admin_error_code(error) in ("XMinioAdminNoSuchPolicy", "XMinioIAMNoSuchPolicy"):
                 return None
             raise
@@ -85,7 +85,7 @@ class IamPolicyProvider(MinioProvider):
         with self.calling(f"deleting policy {id_!r}"):
             try:
                 self.clients.admin.policy_remove(id_)
-            except MinioAdminException as error:
+            except sdk.MinioAdminException as error:
                 code = admin_error_code(error)
                 if code == "XMinioIAMPolicyInUse":
                     raise ProviderError(

@@ -9,16 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-from minio.commonconfig import ENABLED, Filter
-from minio.error import S3Error
-from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
+from providers import sdk
 from providers.base import MinioProvider
 from providers.bucket_lock import bucket_settings_lock
 
 
-def describe_rule(rule: Rule) -> dict[str, Any]:
+def describe_rule(rule: sdk.Rule) -> dict[str, Any]:
     """One rule as a plain dict; fields beyond id, prefix, days and status only when they are set."""
     described: dict[str, Any] = {"id": rule.rule_id or "", "status": rule.status}
     rule_filter = rule.rule_filter
@@ -52,15 +50,15 @@ def describe_rule(rule: Rule) -> dict[str, Any]:
 
 def desired_rule(rule: dict[str, Any]) -> dict[str, Any]:
     """An input rule (id, prefix, days) as ``describe_rule`` shows the same rule read from MinIO."""
-    return {"id": rule["id"], "status": ENABLED, "prefix": rule["prefix"], "days": int(rule["days"])}
+    return {"id": rule["id"], "status": sdk.ENABLED, "prefix": rule["prefix"], "days": int(rule["days"])}
 
 
-def to_sdk_rule(rule: dict[str, Any]) -> Rule:
-    return Rule(
-        ENABLED,
-        rule_filter=Filter(prefix=rule["prefix"]),
+def to_sdk_rule(rule: dict[str, Any]) -> sdk.Rule:
+    return sdk.Rule(
+        sdk.ENABLED,
+        rule_filter=sdk.Filter(prefix=rule["prefix"]),
         rule_id=rule["id"],
-        expiration=Expiration(days=int(rule["days"])),
+        expiration=sdk.Expiration(days=int(rule["days"])),
     )
 
 
@@ -75,7 +73,7 @@ class LifecycleProvider(MinioProvider):
     def _stored(self, bucket: str) -> list[dict[str, Any]] | None:
         try:
             config = self.clients.s3.get_bucket_lifecycle(bucket)
-        except S3Error as error:
+        except sdk.S3Error as error:
             if error.code == "NoSuchBucket":
                 return None
             raise
@@ -85,7 +83,7 @@ class LifecycleProvider(MinioProvider):
 
     def _apply(self, bucket: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
         with self.calling(f"setting the lifecycle rules of bucket {bucket!r}"), bucket_settings_lock(bucket):
-            self.clients.s3.set_bucket_lifecycle(bucket, LifecycleConfig([to_sdk_rule(r) for r in rules]))
+            self.clients.s3.set_bucket_lifecycle(bucket, sdk.LifecycleConfig([to_sdk_rule(r) for r in rules]))
             return {"bucket": bucket, "rules": self._stored(bucket)}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -112,7 +110,7 @@ class LifecycleProvider(MinioProvider):
             try:
                 with bucket_settings_lock(id_):
                     self.clients.s3.delete_bucket_lifecycle(id_)
-            except S3Error as error:
+            except sdk.S3Error as error:
                 if error.code not in ("NoSuchBucket", "NoSuchLifecycleConfiguration"):
                     raise
 

@@ -8,9 +8,7 @@ deleting it. The bucket itself is marked with the owning stack the same way.
 
 from __future__ import annotations
 
-from minio import Minio
-from minio.commonconfig import Tags
-
+from providers import sdk
 from providers.bucket_lock import bucket_settings_lock
 
 STACK_TAG = "nix-cache/stack"
@@ -20,20 +18,20 @@ def claim_tag(kind: str, name: str) -> str:
     return f"nix-cache/{kind}/{name}"
 
 
-def read_tags(s3: Minio, bucket: str) -> dict[str, str]:
+def read_tags(s3: sdk.Minio, bucket: str) -> dict[str, str]:
     return dict(s3.get_bucket_tags(bucket) or {})
 
 
-def _write_tags(s3: Minio, bucket: str, tags: dict[str, str]) -> None:
+def _write_tags(s3: sdk.Minio, bucket: str, tags: dict[str, str]) -> None:
     if tags:
-        new = Tags.new_bucket_tags()
+        new = sdk.Tags.new_bucket_tags()
         new.update(tags)
         s3.set_bucket_tags(bucket, new)
     else:
         s3.delete_bucket_tags(bucket)
 
 
-def update_tags(s3: Minio, bucket: str, set_: dict[str, str], remove: tuple[str, ...] = ()) -> None:
+def update_tags(s3: sdk.Minio, bucket: str, set_: dict[str, str], remove: tuple[str, ...] = ()) -> None:
     """Read-modify-write the bucket's tags, one writer of the bucket's settings at a time."""
     with bucket_settings_lock(bucket):
         tags = read_tags(s3, bucket)
@@ -42,22 +40,22 @@ def update_tags(s3: Minio, bucket: str, set_: dict[str, str], remove: tuple[str,
             _write_tags(s3, bucket, updated)
 
 
-def bucket_owner(s3: Minio, bucket: str) -> str | None:
+def bucket_owner(s3: sdk.Minio, bucket: str) -> str | None:
     return read_tags(s3, bucket).get(STACK_TAG)
 
 
-def claimed_by(s3: Minio, bucket: str, kind: str, name: str) -> str | None:
+def claimed_by(s3: sdk.Minio, bucket: str, kind: str, name: str) -> str | None:
     """The stack that claimed ``kind``/``name`` on ``bucket``, if any (``None`` when no bucket either)."""
     if not s3.bucket_exists(bucket):
         return None
     return read_tags(s3, bucket).get(claim_tag(kind, name))
 
 
-def claim(s3: Minio, bucket: str, kind: str, name: str, owner: str) -> None:
+def claim(s3: sdk.Minio, bucket: str, kind: str, name: str, owner: str) -> None:
     update_tags(s3, bucket, {claim_tag(kind, name): owner})
 
 
-def release(s3: Minio, bucket: str, kind: str, name: str) -> None:
+def release(s3: sdk.Minio, bucket: str, kind: str, name: str) -> None:
     if s3.bucket_exists(bucket):
         update_tags(s3, bucket, {}, remove=(claim_tag(kind, name),))
 

@@ -9,9 +9,9 @@ import json
 from typing import Any
 
 import pulumi
-from minio.error import MinioAdminException
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
+from providers import sdk
 from providers.base import MinioProvider
 from providers.errors import admin_error_code
 
@@ -30,7 +30,7 @@ class PolicyAttachmentProvider(MinioProvider):
     def _info(self, user: str) -> dict[str, Any] | None:
         try:
             info: dict[str, Any] = json.loads(self.clients.admin.user_info(user))
-        except MinioAdminException as error:
+        except sdk.MinioAdminException as error:
             if admin_error_code(error) == "XMinioAdminNoSuchUser":
                 return None
             raise
@@ -44,7 +44,7 @@ class PolicyAttachmentProvider(MinioProvider):
         admin = self.clients.admin
         try:
             admin.attach_policy([policy], user=user)
-        except MinioAdminException as error:
+        except sdk.MinioAdminException as error:
             if admin_error_code(error) not in _ALREADY:
                 raise
         if detach:

@@ -11,9 +11,9 @@ import secrets
 from typing import Any
 
 import pulumi
-from minio.error import MinioAdminException
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
+from providers import sdk
 from providers.base import MinioProvider, is_known
 from providers.errors import ProviderError, admin_error_code
 from providers.ownership import claim, claimed_by, release, stack_owner, taken_message
@@ -30,7 +30,7 @@ class UserProvider(MinioProvider):
     def _info(self, name: str) -> dict[str, Any] | None:
         try:
             info: dict[str, Any] = json.loads(self.clients.admin.user_info(name))
-        except MinioAdminException as error:
+        except sdk.MinioAdminException as error:
             if admin_error_code(error) == "XMinioAdminNoSuchUser":
                 return None
             raise
@@ -88,7 +88,7 @@ class UserProvider(MinioProvider):
         with self.calling(f"deleting user {id_!r}"):
             try:
                 self.clients.admin.user_remove(id_)
-            except MinioAdminException as error:
+            except sdk.MinioAdminException as error:
                 if admin_error_code(error) != "XMinioAdminNoSuchUser":
                     raise
             release(self.clients.s3, props["bucket"], KIND, id_)
