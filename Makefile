@@ -48,7 +48,7 @@ e2e: setup tools
 test: setup tools lint
 	$(PY) -m pytest
 
-# The cache's speed against the manual recipe, on a MinIO of its own; writes BENCH.md (about 20 minutes).
+# The cache's speed against the manual recipe, on a MinIO of its own; writes BENCH.md (about 15 minutes).
 bench: setup tools
 	$(PY) -m bench.run --size full --output BENCH.md
 
