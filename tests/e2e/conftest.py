@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from devtools.minio_server import MinioServer, RootCredentials, free_port
 from devtools.pulumi_stack import PulumiStack
+from devtools.tls import generate_test_certificates
 from devtools.toolchain import Toolchain, ensure_tools
 
 
@@ -23,20 +25,34 @@ def toolchain() -> Toolchain:
     return ensure_tools()
 
 
-@pytest.fixture(scope="module")
-def minio(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
-    """A fresh MinIO in erasure mode whose scanner runs every second, so expiry happens in seconds."""
+def _serving(toolchain: Toolchain, home: Path, **options: Any) -> Iterator[MinioServer]:
+    """A MinIO of its own under ``home``, from start to stop."""
     server = MinioServer(
         minio_binary=toolchain.tool("minio"),
-        home=tmp_path_factory.mktemp("minio"),
+        home=home,
         port=free_port(),
         console_port=free_port(),
         credentials=RootCredentials.generate(),
-        extra_env={"MINIO_SCANNER_SPEED": "fastest"},
+        **options,
     )
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def minio(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
+    """A fresh MinIO in erasure mode whose scanner runs every second, so expiry happens in seconds."""
+    home = tmp_path_factory.mktemp("minio")
+    yield from _serving(toolchain, home, extra_env={"MINIO_SCANNER_SPEED": "fastest"})
+
+
+@pytest.fixture(scope="module")
+def https_minio(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
+    """A fresh MinIO serving https with a certificate from a CA made for this module (its ``ca_file``)."""
+    home = tmp_path_factory.mktemp("https-minio")
+    certs = generate_test_certificates(home / "certs")
+    yield from _serving(toolchain, home / "server", certs_dir=certs.certs_dir, ca_file=certs.ca_file)
 
 
 def new_stack(toolchain: Toolchain, minio: MinioServer, state_dir: Path, name: str) -> PulumiStack:

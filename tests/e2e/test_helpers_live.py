@@ -10,7 +10,6 @@ import json
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,7 @@ from botocore.exceptions import SSLError
 from minio.credentials.providers import StaticProvider
 from minio.minioadmin import MinioAdmin
 
-from devtools.minio_server import MinioServer, RootCredentials, free_port
-from devtools.tls import generate_test_certificates
+from devtools.minio_server import MinioServer
 from devtools.toolchain import Toolchain
 from tests.e2e import s3
 from tests.e2e.manual_recipe import (
@@ -43,25 +41,6 @@ OBJECTS = {
     "0c6kzph7l0dcbh6hq6gmhd1dbl9xrrd7.narinfo": b"StorePath: /nix/store/0c6kzph7l0dcbh6hq6gmhd1dbl9xrrd7-x\n",
     "nar/1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3.nar.zst": bytes(range(256)) * 4,
 }
-
-
-@pytest.fixture(scope="module")
-def tls_minio(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
-    """A fresh MinIO serving https with a certificate from a CA made for this module."""
-    home = tmp_path_factory.mktemp("tls-minio")
-    certs = generate_test_certificates(home / "certs")
-    server = MinioServer(
-        minio_binary=toolchain.tool("minio"),
-        home=home / "server",
-        port=free_port(),
-        console_port=free_port(),
-        credentials=RootCredentials.generate(),
-        certs_dir=certs.certs_dir,
-        ca_file=certs.ca_file,
-    )
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -92,38 +71,40 @@ def admin_api(server: MinioServer) -> MinioAdmin:
 # --- the https server ---------------------------------------------------------------------------------
 
 
-def test_tls_server_answers_https_to_a_client_that_trusts_the_ca(tls_minio: MinioServer) -> None:
+def test_tls_server_answers_https_to_a_client_that_trusts_the_ca(https_minio: MinioServer) -> None:
     """With the generated CA as its only trust, boto3 talks to the server at https://127.0.0.1."""
-    assert tls_minio.endpoint_url == f"https://127.0.0.1:{tls_minio.port}"
-    admin = admin_s3(tls_minio)
+    assert https_minio.endpoint_url == f"https://127.0.0.1:{https_minio.port}"
+    admin = admin_s3(https_minio)
     admin.create_bucket(Bucket="tls-check")
     assert "tls-check" in [b["Name"] for b in admin.list_buckets()["Buckets"]]
 
 
-def test_tls_certificate_also_names_localhost(tls_minio: MinioServer) -> None:
+def test_tls_certificate_also_names_localhost(https_minio: MinioServer) -> None:
     """subjectAltName DNS:localhost: the same server verifies under that name too."""
-    context = tls_minio.ssl_context()
-    url = f"https://localhost:{tls_minio.port}/minio/health/live"
+    context = https_minio.ssl_context()
+    url = f"https://localhost:{https_minio.port}/minio/health/live"
     with urllib.request.urlopen(url, timeout=5, context=context) as answer:
         assert answer.status == 200
 
 
-def test_tls_server_is_refused_without_the_ca(tls_minio: MinioServer) -> None:
+def test_tls_server_is_refused_without_the_ca(https_minio: MinioServer) -> None:
     """A client that trusts only the system's CAs refuses the certificate: the CA is really private."""
-    anyone_with_system_trust = s3.client(tls_minio.endpoint_url, verify=True)
+    anyone_with_system_trust = s3.client(https_minio.endpoint_url, verify=True)
     with pytest.raises(SSLError, match="CERTIFICATE_VERIFY_FAILED"):
         anyone_with_system_trust.get_object(Bucket="tls-check", Key="x")
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
         urllib.request.urlopen(
-            f"{tls_minio.endpoint_url}/minio/health/live", timeout=5, context=ssl.create_default_context()
+            f"{https_minio.endpoint_url}/minio/health/live", timeout=5, context=ssl.create_default_context()
         )
 
 
-def test_manual_recipe_works_over_https(toolchain: Toolchain, tls_minio: MinioServer, tmp_path: Path) -> None:
+def test_manual_recipe_works_over_https(
+    toolchain: Toolchain, https_minio: MinioServer, tmp_path: Path
+) -> None:
     """`mc` trusts the CA from its own config dir, so the recipe builds the cache on an https MinIO too."""
-    build_manual_recipe_cache(toolchain.tool("mc"), tls_minio, tmp_path, {})
-    context = tls_minio.ssl_context()
-    url = f"{tls_minio.endpoint_url}/{BUCKET}/nix-cache-info"
+    build_manual_recipe_cache(toolchain.tool("mc"), https_minio, tmp_path, {})
+    context = https_minio.ssl_context()
+    url = f"{https_minio.endpoint_url}/{BUCKET}/nix-cache-info"
     with urllib.request.urlopen(url, timeout=5, context=context) as answer:
         assert answer.read() == CACHE_INFO
 

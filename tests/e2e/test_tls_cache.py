@@ -6,43 +6,19 @@ A CA and a loopback server certificate are generated per run (devtools/tls.py); 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from components.nix_text import nix_cache_info
-from devtools.minio_server import MinioServer, RootCredentials, free_port
+from devtools.minio_server import MinioServer
 from devtools.pulumi_stack import PulumiStack
-from devtools.tls import TestCertificates, generate_test_certificates
+from devtools.tls import generate_test_certificates
 from devtools.toolchain import Toolchain
 from providers.served_check import served_problem
 from tests.e2e.conftest import new_stack
 
 EXPECTED = nix_cache_info("/nix/store", True, 40)
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> TestCertificates:
-    return generate_test_certificates(tmp_path_factory.mktemp("tls") / "certs")
-
-
-@pytest.fixture(scope="module")
-def https_minio(
-    toolchain: Toolchain, certificates: TestCertificates, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[MinioServer]:
-    server = MinioServer(
-        minio_binary=toolchain.tool("minio"),
-        home=tmp_path_factory.mktemp("minio-tls"),
-        port=free_port(),
-        console_port=free_port(),
-        credentials=RootCredentials.generate(),
-        certs_dir=certificates.certs_dir,
-        ca_file=certificates.ca_file,
-    )
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +38,11 @@ def test_up_over_https_with_the_private_ca(stack: PulumiStack, https_minio: Mini
 
 
 def test_served_check_trusts_exactly_the_configured_ca(
-    stack: PulumiStack, certificates: TestCertificates, tmp_path: Path
+    stack: PulumiStack, https_minio: MinioServer, tmp_path: Path
 ) -> None:
     url = stack.outputs()["substituterUrl"]
     check = {"url": url, "expected": EXPECTED, "insecure": False}
-    assert served_problem({**check, "cacert_file": str(certificates.ca_file)}, 1) is None
+    assert served_problem({**check, "cacert_file": str(https_minio.ca_file)}, 1) is None
     without = served_problem({**check, "cacert_file": None}, 1)
     assert without is not None
     assert "TLS certificate not trusted by this machine's trusted CAs" in without
