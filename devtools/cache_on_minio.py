@@ -11,10 +11,6 @@ import io
 import secrets
 from dataclasses import dataclass, field
 
-from minio import Minio
-from minio.credentials.providers import StaticProvider
-from minio.minioadmin import MinioAdmin
-
 from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
 from components.policies import anonymous_download_policy, to_json, writer_policy
 from devtools.minio_server import MinioServer
@@ -35,15 +31,12 @@ class DocumentCache:
 
 def create_document_cache(server: MinioServer, bucket: str, writer: str) -> DocumentCache:
     """Make ``bucket`` a cache on ``server`` and ``writer`` its upload-only user (with a new secret)."""
-    user, password = server.credentials.user, server.credentials.password
-    client = Minio(server.address, access_key=user, secret_key=password, secure=server.secure)
+    clients = server.root_clients()
+    client, admin = clients.s3, clients.admin
     client.make_bucket(bucket)
     client.set_bucket_policy(bucket, to_json(anonymous_download_policy(bucket)))
     info = nix_cache_info("/nix/store", True, 40).encode()
     client.put_object(bucket, "nix-cache-info", io.BytesIO(info), len(info), CACHE_INFO_CONTENT_TYPE)
-    admin = MinioAdmin(
-        endpoint=server.address, credentials=StaticProvider(user, password), secure=server.secure
-    )
     secret = secrets.token_hex(20)
     admin.user_add(writer, secret)
     admin.policy_add(f"{bucket}-write", policy=writer_policy(bucket))

@@ -23,6 +23,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from providers.connection import MinioClients, MinioSettings, clients_for
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -81,6 +83,17 @@ class MinioServer:
     @property
     def endpoint_url(self) -> str:
         return f"{'https' if self.secure else 'http'}://{self.address}"
+
+    def root_clients(self) -> MinioClients:
+        """The S3 and admin clients of the root user, trusting ``ca_file``: the providers' own clients."""
+        settings = MinioSettings(
+            server=self.address,
+            user=self.credentials.user,
+            password=self.credentials.password,
+            use_ssl=self.secure,
+            cacert_file=None if self.ca_file is None else str(self.ca_file),
+        )
+        return clients_for(settings)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """A client context that trusts only ``ca_file``; None for an http server."""

@@ -24,11 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-import urllib3
-from minio import Minio
-from minio.credentials.providers import StaticProvider
 from minio.error import MinioAdminException
-from minio.minioadmin import MinioAdmin
 
 from devtools.minio_server import MinioServer, RootCredentials, refuse_to_leave_the_machine
 from devtools.toolchain import ROOT
@@ -108,26 +104,12 @@ def ensure_state_backend(
     if server.command_prefix:
         return _inside(server, bucket=bucket, user=user, secret_key=secret)
     refuse_to_leave_the_machine(server.host)
-    http_client = None
-    if server.ca_file is not None:
-        http_client = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(server.ca_file))
-    s3 = Minio(
-        server.address,
-        access_key=server.credentials.user,
-        secret_key=server.credentials.password,
-        secure=server.secure,
-        http_client=http_client,
-    )
+    clients = server.root_clients()
+    s3, admin = clients.s3, clients.admin
     if not s3.bucket_exists(bucket):
         s3.make_bucket(bucket)
     elif any(True for _ in s3.list_objects(bucket, prefix="nix-cache-info")):
         raise ValueError(f"bucket {bucket!r} holds nix-cache-info: the state needs a bucket of its own")
-    admin = MinioAdmin(
-        endpoint=server.address,
-        credentials=StaticProvider(server.credentials.user, server.credentials.password),
-        secure=server.secure,
-        http_client=http_client,
-    )
     policy = f"{bucket}-readwrite"
     admin.policy_add(policy, policy=state_policy(bucket))
     admin.user_add(user, secret)
