@@ -73,28 +73,70 @@ PUSH = {
 class Figure:
     key: str
     label: str
-    goal: str
+    #: The two measurements (rows of Times) whose ratio, round by round, is the figure.
+    numerator: str
+    denominator: str
+    goal: str = "-"
     #: True when the ratio should be at least ``limit``, False when at most.
     at_least: bool | None = None
     limit: float = 0.0
 
 
+def _goal(at_least: bool, limit: float) -> dict[str, Any]:
+    return {"goal": f"{'≥' if at_least else '≤'} {limit:g}{TIMES}", "at_least": at_least, "limit": limit}
+
+
 #: Every figure BENCH.md reports, in order; the CI test checks that each has min/median/max.
 FIGURES = [
-    Figure("push_recipe", "push: recipe (xz) ÷ program (zstd)", f"≥ 20{TIMES}", True, 20),
-    Figure("push_none", "push: program (zstd) ÷ uncompressed", f"≤ 3{TIMES}", False, 3),
-    Figure("subst_recipe", "substitution: recipe (xz) ÷ program (zstd)", f"≥ 3{TIMES}", True, 3),
-    Figure("subst_disk", "substitution: program (zstd) ÷ disk copy (cp -r)", f"≤ 2{TIMES}", False, 2),
-    Figure("subst_http", "substitution: program (zstd) ÷ raw HTTP fetch of its objects", "-"),
-    Figure("preview", "`pulumi preview` (refresh: always) ÷ empty program's", f"≤ 1.5{TIMES}", False, 1.5),
-    Figure("preview_refresh", "`pulumi preview --refresh` ÷ empty program's", f"≤ 2.5{TIMES}", False, 2.5),
-    Figure("preview_norefresh", "`pulumi preview --refresh=false` ÷ empty program's", "-"),
     Figure(
-        "preview_run_program", "`pulumi preview --run-program` (refresh in the program's pass) ÷ empty's", "-"
+        "push_recipe", "push: recipe (xz) ÷ program (zstd)",
+        "push recipe (xz)", "push program (zstd)", **_goal(True, 20),
     ),
-    Figure("up_noop", "no-op `pulumi up` ÷ empty program's", "-"),
-    Figure("cold_rules", "cold `pulumi up`, 188 lifecycle rules ÷ 0 rules", "-"),
-]
+    Figure(
+        "push_none", "push: program (zstd) ÷ uncompressed",
+        "push program (zstd)", "push uncompressed", **_goal(False, 3),
+    ),
+    Figure(
+        "subst_recipe", "substitution: recipe (xz) ÷ program (zstd)",
+        "substitute recipe (xz)", "substitute program (zstd)", **_goal(True, 3),
+    ),
+    Figure(
+        "subst_disk", "substitution: program (zstd) ÷ disk copy (cp -r)",
+        "substitute program (zstd)", "disk copy (cp -r)", **_goal(False, 2),
+    ),
+    Figure(
+        "subst_http", "substitution: program (zstd) ÷ raw HTTP fetch of its objects",
+        "substitute program (zstd)", "raw HTTP fetch",
+    ),
+    Figure(
+        "preview", "`pulumi preview` (refresh: always) ÷ empty program's",
+        "program: preview", "empty: preview", **_goal(False, 1.5),
+    ),
+    Figure(
+        "preview_refresh", "`pulumi preview --refresh` ÷ empty program's",
+        "program: preview --refresh", "empty: preview --refresh", **_goal(False, 2.5),
+    ),
+    Figure(
+        "preview_norefresh", "`pulumi preview --refresh=false` ÷ empty program's",
+        "program: preview --refresh=false", "empty: preview --refresh=false",
+    ),
+    Figure(
+        "preview_run_program", "`pulumi preview --run-program` (refresh in the program's pass) ÷ empty's",
+        "program: preview --run-program", "empty: preview --run-program",
+    ),
+    Figure("up_noop", "no-op `pulumi up` ÷ empty program's", "program: up", "empty: up"),
+    Figure(
+        "cold_rules", "cold `pulumi up`, 188 lifecycle rules ÷ 0 rules",
+        "cold up, 188 rules", "cold up, 0 rules",
+    ),
+]  # fmt: skip
+
+
+def rotated(variants: dict[str, str], round_: int) -> list[str]:
+    """The variants in another order each round, so that none always runs first (or last)."""
+    names = list(variants)
+    shift = round_ % len(names)
+    return names[shift:] + names[:shift]
 
 
 @dataclass
@@ -137,7 +179,8 @@ class Bench:
             credentials=RootCredentials.generate(),
         )
 
-    def nix(self, *args: str, env: dict[str, str] | None = None) -> str:
+    def command(self, *args: str, env: dict[str, str] | None = None) -> str:
+        """Run ``args`` (nix, cp, python) to the end; its output, or an error with its stderr."""
         result = subprocess.run(args, env=env or self.env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
@@ -153,8 +196,7 @@ class Bench:
         )
         prefixes: dict[str, str] = {}
         for round_ in range(self.runs):
-            order = list(PUSH)[round_ % 3 :] + list(PUSH)[: round_ % 3]
-            for variant in order:
+            for variant in rotated(PUSH, round_):
                 prefix = f"{variant.split()[0]}-{variant.split()[-1].strip('()')}-{round_}"
                 staging = self.workdir / "push" / f"{round_}-{prefix}"
                 (staging / prefix).mkdir(parents=True)
@@ -168,7 +210,7 @@ class Bench:
                 )
                 settings = PUSH[variant]
                 url = f"file://{staging / prefix}" + (f"?{settings}" if settings else "")
-                copy = timed(partial(self.nix, "nix", "copy", "--to", url, closure.root))
+                copy = timed(partial(self.command, "nix", "copy", "--to", url, closure.root))
                 keys: list[str] = []
                 upload = timed(partial(self._upload, writer, cache, staging, keys))
                 self.results.add(f"push {variant}", copy + upload)
@@ -191,7 +233,7 @@ class Bench:
     ) -> None:
         """Each round: a fresh store from each cache, then the disk copy and the raw HTTP fetch."""
         for round_ in range(self.runs):
-            for variant in list(PUSH)[round_ % 3 :] + list(PUSH)[: round_ % 3]:
+            for variant in rotated(PUSH, round_):
                 url = f"{cache.substituter_url}/{prefixes[variant]}"
                 fresh = self.workdir / "stores" / f"{round_}-{prefixes[variant]}"
                 env = {**self.env, "XDG_CACHE_HOME": f"{fresh}-xdg"}
@@ -199,14 +241,14 @@ class Bench:
                     "nix-store", "--store", f"local?root={fresh}", "--realise", closure.root,
                     "--option", "substituters", url, "--option", "trusted-public-keys", public_key,
                 )  # fmt: skip
-                seconds = timed(partial(self.nix, *command, env=env))
+                seconds = timed(partial(self.command, *command, env=env))
                 self.results.add(f"substitute {variant}", seconds)
                 if not (fresh / closure.root.lstrip("/") / "closure").exists():
                     raise RuntimeError(f"substitution from {url} did not bring {closure.root}")
             disk = self.workdir / f"disk-copy-{round_}"
             disk.mkdir()
             copy = ("cp", "-r", *closure.paths, str(disk))
-            self.results.add("disk copy (cp -r)", timed(partial(self.nix, *copy)))
+            self.results.add("disk copy (cp -r)", timed(partial(self.command, *copy)))
             keys = self.results.facts["keys program (zstd)"]
             self.results.add("raw HTTP fetch", timed(partial(self._fetch, cache, keys)))
             say(f"substitution round {round_ + 1}/{self.runs} done")
@@ -290,7 +332,9 @@ class Bench:
         python = str(ROOT / ".venv" / "bin" / "python")
         for name, modules in IMPORTS.items():
             for _ in range(5):
-                seconds = timed(partial(self.nix, python, "-c", f"import {modules}", env=dict(os.environ)))
+                seconds = timed(
+                    partial(self.command, python, "-c", f"import {modules}", env=dict(os.environ))
+                )
                 self.results.add(f"python -c 'import …': {name}", seconds)
 
     def run(self, size: str) -> None:
@@ -302,7 +346,7 @@ class Bench:
             key = generate_key_pair("bench-1")
             key_file = self.workdir / "bench-1.sec"
             key_file.write_text(key.secret_key)
-            self.nix("nix", "store", "sign", "--recursive", "--key-file", str(key_file), closure.root)
+            self.command("nix", "store", "sign", "--recursive", "--key-file", str(key_file), closure.root)
             for path in closure.paths:  # read once, so that every round starts from the page cache
                 for file in Path(path).rglob("*"):
                     if file.is_file():
@@ -324,20 +368,7 @@ class Bench:
 
 
 def ratios(results: Results) -> dict[str, list[float]]:
-    r = results.ratio
-    return {
-        "push_recipe": r("push recipe (xz)", "push program (zstd)"),
-        "push_none": r("push program (zstd)", "push uncompressed"),
-        "subst_recipe": r("substitute recipe (xz)", "substitute program (zstd)"),
-        "subst_disk": r("substitute program (zstd)", "disk copy (cp -r)"),
-        "subst_http": r("substitute program (zstd)", "raw HTTP fetch"),
-        "preview": r("program: preview", "empty: preview"),
-        "preview_refresh": r("program: preview --refresh", "empty: preview --refresh"),
-        "preview_norefresh": r("program: preview --refresh=false", "empty: preview --refresh=false"),
-        "preview_run_program": r("program: preview --run-program", "empty: preview --run-program"),
-        "up_noop": r("program: up", "empty: up"),
-        "cold_rules": r("cold up, 188 rules", "cold up, 0 rules"),
-    }
+    return {f.key: results.ratio(f.numerator, f.denominator) for f in FIGURES}
 
 
 def machine() -> str:

@@ -1,7 +1,7 @@
 """The MinIO SDK (and urllib3), imported on first use rather than with ``providers``.
 
 The program's own process imports every provider module to declare its resources, but only the
-dynamic providers' host ever talks to MinIO. Importing the SDK there alone takes about 0.15 s off
+dynamic providers' host ever talks to MinIO. Importing the SDK there alone takes about 0.1 s off
 every ``pulumi preview`` and ``up`` (``BENCH.md``). Use ``sdk.S3Error``, ``sdk.Minio``…: the name is
 looked up when the line runs, so an ``except sdk.S3Error`` clause loads the SDK only once an
 exception reaches it. mypy sees the real names.
