@@ -311,7 +311,7 @@ def test_program_exports_every_output(mocks: RecordingMocks) -> None:
 def test_several_builders_get_a_user_each_and_outputs_by_name(mocks: RecordingMocks) -> None:
     """One shared upload policy, one user and attachment per builder; per-builder outputs become maps."""
     result = deploy({"nix-cache:writers": '["nixbuilder", "pi-builder"]'})
-    assert [u.inputs["name"] for u in mocks.of_type(USER)] == ["nixbuilder", "pi-builder"]
+    assert sorted(u.inputs["name"] for u in mocks.of_type(USER)) == ["nixbuilder", "pi-builder"]
     assert len(mocks.of_type(IAM_POLICY)) == 1
     assert sorted(a.inputs["user"] for a in mocks.of_type(ATTACHMENT)) == ["nixbuilder", "pi-builder"]
     values = result["values"]
@@ -325,7 +325,7 @@ def test_several_builders_get_a_user_each_and_outputs_by_name(mocks: RecordingMo
 def test_a_private_cache_has_no_anonymous_policy_and_a_reader(mocks: RecordingMocks) -> None:
     result = deploy({"nix-cache:public": "false"})
     assert mocks.of_type(BUCKET_POLICY) == []
-    assert [u.inputs["name"] for u in mocks.of_type(USER)] == ["nixbuilder", "nixreader"]
+    assert sorted(u.inputs["name"] for u in mocks.of_type(USER)) == ["nixbuilder", "nixreader"]
     read_policy = [p for p in mocks.of_type(IAM_POLICY) if p.inputs["name"] == "nix-cache-read"]
     assert [json.loads(p.inputs["policy"]) for p in read_policy] == [reader_policy("nix-cache")]
     values = result["values"]
