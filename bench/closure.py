@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.nix_text import nix_string
+
 #: The builder: run by Nix (no sandbox) as ``python -c GENERATOR kind bytes files seed``, output at $out.
 GENERATOR = """
 import os, random, sys
@@ -74,22 +76,16 @@ class Closure:
     text_share: float
 
 
-def _nix_string(value: str) -> str:
-    if "${" in value or not value.isascii():
-        raise ValueError("the generator must be ASCII without ${")
-    return json.dumps(value)
-
-
 def expression(size: str, seed: str = "nix-cache-bench-1") -> str:
     """The closure as one Nix expression: one derivation per part, and the root that refers to them."""
     total = SIZES[size]
     python = os.path.realpath(sys.executable)
 
     def derivation(name: str, kind: str, part_bytes: int, files: int, extra: str = "") -> str:
-        args = " ".join(_nix_string(a) for a in ("-c", GENERATOR, kind, str(part_bytes), str(files), seed))
+        args = " ".join(nix_string(a) for a in ("-c", GENERATOR, kind, str(part_bytes), str(files), seed))
         return (
             f'(builtins.derivation {{ name = "nix-cache-bench-{name}-{size}"; '
-            f'system = builtins.currentSystem; builder = "{python}"; args = [ {args} ]; {extra}}})'
+            f"system = builtins.currentSystem; builder = {nix_string(python)}; args = [ {args} ]; {extra}}})"
         )
 
     parts = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shlex
 
-from components.nix_text import key_file_path
+from components.nix_text import key_file_path, nix_string
 
 #: Where the README puts the stack's ``awsCredentials`` on the builder (root-owned, mode 600). The
 #: Nix daemon runs the hook as root; a file of its own keeps the writer's secret out of root's
@@ -23,7 +23,7 @@ WRITER_CREDENTIALS_FILE = "/etc/nix/nix-cache-writer.credentials"
 #: The hook's name in the store and its tag in the journal (``journalctl -t nix-cache-upload``).
 HOOK_NAME = "nix-cache-upload"
 
-#: Stand-ins for the two store paths the module interpolates; neither can occur in a push URL.
+#: Stand-ins for the three store paths the module interpolates; none can occur in a push URL.
 _NIX = "@nix-cache-nix@"
 _NIX_STORE = "@nix-cache-nix-store@"
 _LOGGER = "@nix-cache-logger@"
@@ -101,22 +101,15 @@ def builder_module(key_name: str, push_url: str, credentials_file: str = WRITER_
     return (
         "{ config, pkgs, ... }:\n"
         "let\n"
-        f"  postBuildHook = pkgs.writeShellScript {_string(HOOK_NAME)} {script};\n"
+        f"  postBuildHook = pkgs.writeShellScript {nix_string(HOOK_NAME)} {script};\n"
         "in\n"
         "{\n"
         "  nix.settings = {\n"
-        f"    secret-key-files = [ {_string(key_file_path(key_name))} ];\n"
+        f"    secret-key-files = [ {nix_string(key_file_path(key_name))} ];\n"
         "    post-build-hook = postBuildHook;\n"
         "  };\n"
         "}\n"
     )
-
-
-def _string(value: str) -> str:
-    """A Nix ``"…"`` string literal of a plain value (names and paths: no quotes, escapes or ``$``)."""
-    if any(c in value for c in '"\\$\n'):
-        raise ValueError(f"{value!r} cannot be a plain Nix string")
-    return f'"{value}"'
 
 
 def _indented_string(text: str, indent: str) -> str:

@@ -5,7 +5,6 @@ Pure functions of config, so every line is unit tested and checked with the real
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Sequence
 from urllib.parse import urlencode
@@ -18,9 +17,17 @@ def nix_cache_info(store_dir: str, want_mass_query: bool, priority: int) -> str:
     return f"StoreDir: {store_dir}\nWantMassQuery: {1 if want_mass_query else 0}\nPriority: {priority}\n"
 
 
-def _nix_string(value: str) -> str:
-    """A Nix string literal; JSON escapes are valid Nix escapes except ``${``, which is escaped too."""
-    return json.dumps(value).replace("${", "\\${")
+#: What must be escaped inside a Nix "…" string; every other character, UTF-8 too, stands as itself.
+_NIX_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def nix_string(value: str) -> str:
+    """``value`` as a Nix ``"…"`` string literal that evaluates to exactly ``value``.
+
+    Not JSON: Nix reads ``\\uXXXX`` as ``uXXXX``, and ``${`` would start an interpolation.
+    """
+    escaped = "".join(_NIX_ESCAPES.get(char, char) for char in value)
+    return '"' + escaped.replace("${", "\\${") + '"'
 
 
 def _keys(public_keys: str | Sequence[str]) -> list[str]:
@@ -33,12 +40,12 @@ def nixos_module(substituter_url: str, public_keys: str | Sequence[str]) -> str:
     ``public_keys`` is every key clients trust, newest first: after a rotation the earlier keys stay
     until retired, so paths signed before it keep substituting.
     """
-    keys = " ".join(_nix_string(key) for key in _keys(public_keys))
+    keys = " ".join(nix_string(key) for key in _keys(public_keys))
     return (
         "{ ... }:\n"
         "{\n"
         "  nix.settings = {\n"
-        f"    extra-substituters = [ {_nix_string(substituter_url)} ];\n"
+        f"    extra-substituters = [ {nix_string(substituter_url)} ];\n"
         f"    extra-trusted-public-keys = [ {keys} ];\n"
         "  };\n"
         "}\n"

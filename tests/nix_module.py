@@ -12,13 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from components.nix_text import nix_string
 from tests.nix_client import NixClient
-
-
-def _nix_path(path: str) -> str:
-    if any(c in path for c in '"\\$'):
-        raise ValueError(f"{path!r} is not a plain path")
-    return f'"{path}"'
 
 
 def evaluate_module(
@@ -33,8 +28,8 @@ def evaluate_module(
     module.write_text(module_text)
     nix.run("nix-instantiate", "--parse", str(module))
     args = (
-        f"{{ config = {{ nix.package = {_nix_path(nix_package)}; }}; "
-        f"pkgs = {{ util-linux = {_nix_path(util_linux)}; "
+        f"{{ config = {{ nix.package = {nix_string(nix_package)}; }}; "
+        f"pkgs = {{ util-linux = {nix_string(util_linux)}; "
         "writeShellScript = name: text: { inherit name text; }; }; }"
     )
     expression = f"(import {module} {args}).nix.settings"

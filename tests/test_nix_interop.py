@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from components.nix_keys import NixKeyPair, generate_key_pair, parse_secret_key
-from components.nix_text import nix_cache_info, nix_conf, nixos_module
+from components.nix_text import nix_cache_info, nix_conf, nix_string, nixos_module
 from tests.http_server import serve_directory
 from tests.nix_client import NixClient
 
@@ -59,6 +59,30 @@ def test_nixos_module_parses_and_evaluates(nix: NixClient, tmp_path: Path) -> No
         "extra-substituters": ["https://s3.example/nix-cache"],
         "extra-trusted-public-keys": ["s3.example-1:QUJD"],
     }
+
+
+#: Values every module writes as Nix strings could hold: escapes, interpolation, UTF-8, control characters.
+AWKWARD_STRINGS = [
+    "plain",
+    'a"b',
+    "back\\slash",
+    "${x}",
+    "$${x}",
+    "\\${x}",
+    "$",
+    "a$",
+    "tab\tline\nret\r",
+    "é☃",
+    "\x01",
+]
+
+
+def test_nix_string_evaluates_to_exactly_the_value(nix: NixClient, tmp_path: Path) -> None:
+    """The one Nix string literal every module uses: the real Nix reads back each value unchanged."""
+    source = tmp_path / "strings.nix"
+    source.write_text("[ " + " ".join(nix_string(value) for value in AWKWARD_STRINGS) + " ]\n")
+    evaluated = nix.run("nix-instantiate", "--eval", "--strict", "--json", str(source)).stdout
+    assert json.loads(evaluated) == AWKWARD_STRINGS
 
 
 def show_config(nix: NixClient, extra: str) -> tuple[dict[str, list[str]], str]:
