@@ -223,10 +223,10 @@ class Bench:
             say(f"push round {round_ + 1}/{self.runs} done")
         return prefixes
 
-    # 2. Substitution ------------------------------------------------------------------------------
-
     def _upload(self, writer: Any, cache: DocumentCache, staging: Path, keys: list[str]) -> None:
         keys.extend(s3.upload_file_cache(writer, cache.bucket, staging))
+
+    # 2. Substitution ------------------------------------------------------------------------------
 
     def substitute(
         self, closure: Closure, cache: DocumentCache, prefixes: dict[str, str], public_key: str
@@ -471,9 +471,9 @@ def report(results: Results, size: str, runs: int, toolchain: Toolchain, seconds
             why = (
                 "It is the same refreshing preview as the figure above, with the same costs."
                 if same
-                else None
+                else why_missed(f.key, results)
             )
-            lines.append(f"- **{f.label}**: {caveat}{why or why_missed(f.key, results)}")
+            lines.append(f"- **{f.label}**: {caveat}{why}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,7 +1,7 @@
 """The MinIO SDK is loaded by the providers' host only, never by the program's own process.
 
 Every ``pulumi preview`` and ``up`` starts the program in a fresh Python: importing the SDK there
-would add about 0.15 s to each for nothing (``providers/sdk.py``, ``BENCH.md``).
+would add about 0.1 s to each for nothing (``providers/sdk.py``, ``BENCH.md``).
 """
 
 from __future__ import annotations
