@@ -7,6 +7,7 @@ the thin shell that reads Pulumi's runtime config.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
@@ -16,6 +17,7 @@ from urllib.parse import SplitResult, urlsplit
 
 import pulumi
 
+from components.expiry import MAX_DAYS as MAX_EXPIRE_DAYS
 from components.nix_keys import NixKeyError, NixKeyPair, key_name_problem, parse_secret_key
 
 PROJECT = "nix-cache"
@@ -32,6 +34,13 @@ DEFAULT_VERIFY = True
 DEFAULT_ADOPT = False
 DEFAULT_PUBLIC = True
 DEFAULT_READER = "nixreader"
+
+#: Nix reads ``Priority`` as a C ``int``.
+MAX_PRIORITY = 2**31 - 1
+#: MinIO keeps at most 50 tags on a bucket, and the stack claims one for its own mark, one per user and
+#: one per policy before it makes them; 40 writers leave room for the reader, its policy and the
+#: owner's own tags.
+MAX_WRITERS = 40
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _WRITER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
@@ -122,7 +131,8 @@ class _Reader:
         self.problem(key, f"must be true or false, not {value!r}")
         return default
 
-    def count(self, key: str, default: int) -> int:
+    def count(self, key: str, default: int, maximum: int, meaning: str = "") -> int:
+        """A whole number from 0 to ``maximum``; ``meaning`` says why the bound is where it is."""
         value = self.text(key)
         if value is None:
             return default
@@ -134,12 +144,20 @@ class _Reader:
         if number < 0:
             self.problem(key, f"must not be negative, got {number}")
             return default
+        if number > maximum:
+            self.problem(key, f"must be at most {maximum:,}{meaning}, got {number:,}")
+            return default
         return number
 
     def names(self, key: str) -> tuple[str, ...] | None:
         """A list of names: a JSON list (``pulumi config set --path 'key[0]' a``) or comma-separated."""
         value = self.text(key)
         if value is None:
+            return None
+        if value.lstrip().startswith("{"):
+            self.problem(
+                key, f"must be a list of names (`pulumi config set --path '{key}[0]' NAME`), not {value!r}"
+            )
             return None
         if value.lstrip().startswith("["):
             try:
@@ -226,7 +244,13 @@ def _split_url(url: str) -> SplitResult | None:
 
 
 def public_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a substituter URL (http or https, a host, no query, fragment or login)."""
+    """Why ``url`` cannot be a substituter URL (http or https, a host, no query, fragment or login).
+
+    No whitespace or control character either: the URL is written into nix.conf lines and Nix strings,
+    where a newline would add settings of its own.
+    """
+    if any(char.isspace() or not char.isprintable() for char in url):
+        return f"{url!r} must not contain whitespace or control characters"
     parts = _split_url(url)
     if parts is None:
         return f"{url!r} is not a valid URL"
@@ -248,14 +272,23 @@ def public_url_problem(url: str) -> str | None:
 
 
 def store_dir_problem(store_dir: str) -> str | None:
-    if not store_dir.startswith("/") or store_dir.endswith("/") or re.search(r"\s", store_dir):
-        return f"{store_dir!r} must be an absolute path without trailing '/' or whitespace"
+    if (
+        not store_dir.startswith("/")
+        or store_dir.endswith("/")
+        or any(char.isspace() or not char.isprintable() for char in store_dir)
+    ):
+        return (
+            f"{store_dir!r} must be an absolute path without trailing '/', whitespace or control characters"
+        )
     return None
 
 
 def parse_config(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> CacheConfig:
     """Parse and validate the whole config; raise one ``ConfigError`` that lists every problem."""
     read = _Reader(raw, secret_keys)
+    for key in sorted(raw):
+        if key.startswith(f"{PROJECT}:") and key not in CONFIG_KEYS:
+            read.problem(key, unknown_key_problem(key))
 
     server = read.text("minio:minioServer")
     server_fault = (
@@ -335,10 +368,15 @@ def parse_config(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> C
         bucket=bucket,
         writers=writers,
         protect=read.boolean(f"{PROJECT}:protect", DEFAULT_PROTECT),
-        expire_days=read.count(f"{PROJECT}:expireDays", DEFAULT_EXPIRE_DAYS),
+        expire_days=read.count(
+            f"{PROJECT}:expireDays",
+            DEFAULT_EXPIRE_DAYS,
+            MAX_EXPIRE_DAYS,
+            " (100 years: MinIO wraps longer expiry into the past and deletes everything; 0 keeps all)",
+        ),
         store_dir=store_dir,
         want_mass_query=read.boolean(f"{PROJECT}:wantMassQuery", DEFAULT_WANT_MASS_QUERY),
-        priority=read.count(f"{PROJECT}:priority", DEFAULT_PRIORITY),
+        priority=read.count(f"{PROJECT}:priority", DEFAULT_PRIORITY, MAX_PRIORITY, " (Nix reads an int)"),
         public_url=public_url,
         key_name=key_name,
         signing_key=signing_key,
@@ -384,6 +422,12 @@ def _writers(read: _Reader, admin: str | None) -> tuple[str, ...]:
             read.problem(key, problem)
     if len(set(names)) != len(names):
         read.problem(key, f"names a writer twice: {list(names)}")
+    if len(set(names)) > MAX_WRITERS:
+        read.problem(
+            key,
+            f"names {len(set(names))} writers; at most {MAX_WRITERS} are allowed (each is claimed in "
+            "one of the bucket's tags, and MinIO keeps at most 50)",
+        )
     return tuple(dict.fromkeys(names))
 
 
@@ -431,11 +475,24 @@ CONFIG_KEYS = (
 )
 
 
+def unknown_key_problem(key: str) -> str:
+    """What to say of a ``nix-cache:`` key the program does not read (a typo is otherwise ignored)."""
+    known = [k.partition(":")[2] for k in CONFIG_KEYS if k.startswith(f"{PROJECT}:")]
+    close = difflib.get_close_matches(key.partition(":")[2], known, n=1)
+    hint = f"did you mean {PROJECT}:{close[0]}?" if close else f"see Pulumi.yaml for the {PROJECT}: keys"
+    return f"is not a setting of this program; {hint} (`pulumi config rm {key}`)"
+
+
+def _project_keys() -> list[str]:
+    """Every ``nix-cache:`` key the stack sets, read or not, so that a mistyped one can be named."""
+    return [key for key in pulumi.runtime.config.CONFIG.get() if key.startswith(f"{PROJECT}:")]
+
+
 def load_config() -> CacheConfig:
     """Read the stack's config from the Pulumi runtime and validate it."""
     raw: dict[str, str] = {}
     secret_keys = set()
-    for key in CONFIG_KEYS:
+    for key in dict.fromkeys([*CONFIG_KEYS, *_project_keys()]):
         value = pulumi.runtime.get_config(key)
         if value is not None:
             raw[key] = value

@@ -70,12 +70,19 @@ def say(message: str) -> None:
     print(f"==> {message}", file=sys.stderr, flush=True)
 
 
+def private_dir(path: Path) -> None:
+    """Make ``path`` (mode 0700, also when it exists): it holds the root password, the stack's
+    passphrase and MinIO's drives, whose IAM files keep most of each user's secret in clear."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
 def _saved_secret(path: Path, make: dict[str, str]) -> dict[str, str]:
     """Settings with secrets, made the first time and kept since (mode 0600)."""
     if path.exists():
         saved: dict[str, str] = json.loads(path.read_text())
         return saved
-    LOCAL.mkdir(exist_ok=True)
+    private_dir(LOCAL)
     path.touch(mode=0o600)
     path.write_text(json.dumps(make))
     return make
@@ -145,7 +152,7 @@ def _minio(toolchain: Toolchain) -> MinioServer:
             "user": credentials.user,
             "password": credentials.password,
         }
-        LOCAL.mkdir(exist_ok=True)
+        private_dir(LOCAL)
         SETTINGS.touch(mode=0o600)
         SETTINGS.write_text(json.dumps(saved))
     return MinioServer(

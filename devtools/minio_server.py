@@ -119,10 +119,12 @@ class MinioServer:
 
     def spawn(self) -> None:
         """Start the process without waiting (a distributed node is healthy only once a quorum runs)."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        # Private to this user: MinIO's drives hold its IAM files, with most of each user's secret.
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.home.chmod(0o700)
         if not self.endpoints:
             for n in range(1, self.drives + 1):
-                (self.home / f"drive{n}").mkdir(exist_ok=True)
+                (self.home / f"drive{n}").mkdir(mode=0o700, exist_ok=True)
         env = {
             **os.environ,
             **self.extra_env,
@@ -147,7 +149,7 @@ class MinioServer:
         ]
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, umask=0o077
             )
         self.pid_file.write_text(str(self.process.pid))
 

@@ -12,7 +12,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider
+from providers.base import MinioProvider, fixed_name
 from providers.errors import admin_error_code
 
 _ALREADY = ("XMinioAdminPolicyChangeAlreadyApplied",)
@@ -108,4 +108,4 @@ class PolicyAttachment(pulumi.dynamic.Resource, module="minio", name="PolicyAtta
     ) -> None:
         attached = pulumi.Output.from_input(policy).apply(lambda name: [name])
         props = {"user": user, "policy": policy, "attached": attached}
-        super().__init__(PolicyAttachmentProvider(), name, props, opts)
+        super().__init__(PolicyAttachmentProvider(), name, props, fixed_name(opts))

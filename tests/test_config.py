@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -123,10 +124,18 @@ def test_bucket_names_s3_rejects(bucket: str) -> None:
     assert problem.startswith("nix-cache:bucket: ")
 
 
-@pytest.mark.parametrize("name", ["a:b", "a b", "tab\t"])
-def test_key_names_with_colon_or_whitespace(name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["a:b", "a b", "tab\t", "../../root/.ssh/x", "*", "$(id)", "-x", "x" * 300, "a/b"]
+)
+def test_key_names_are_safe_file_names(name: str) -> None:
+    """The name becomes /etc/nix/<name>.sec on the builder and a word of the outputs' commands."""
     [problem] = problems(**{"nix-cache__keyName": name})
-    assert problem.startswith("nix-cache:keyName: ")
+    assert problem.startswith(f"nix-cache:keyName: {name!r} ")
+    assert "letters, digits" in problem or "at most 128" in problem
+
+
+def test_the_longest_key_name_is_accepted() -> None:
+    assert parse(**{"nix-cache__keyName": "k" * 128}).key_name == "k" * 128
 
 
 def test_signing_key_must_be_a_nix_secret_key() -> None:
@@ -168,6 +177,22 @@ def test_secrets_in_clear_are_refused() -> None:
 def test_days_and_priority_are_non_negative_integers(key: str, value: str, message: str) -> None:
     [problem] = problems(**{key.replace(":", "__"): value})
     assert problem.startswith(f"{key}: {message}")
+
+
+def test_expire_days_is_bounded_far_below_minio_overflow() -> None:
+    """MinIO wraps an expiry past its date range into the past and deletes everything at once (near
+    106,750 days); 100 years is the most accepted, and the error says why and what "forever" is."""
+    assert parse(**{"nix-cache__expireDays": "36500"}).expire_days == 36_500
+    for value in ("36501", "106750", "1000000", str(2**70)):
+        [problem] = problems(**{"nix-cache__expireDays": value})
+        assert problem.startswith("nix-cache:expireDays: must be at most 36,500 (100 years")
+        assert "0 keeps all" in problem
+
+
+def test_priority_is_bounded_to_what_nix_reads() -> None:
+    assert parse(**{"nix-cache__priority": str(2**31 - 1)}).priority == 2**31 - 1
+    [problem] = problems(**{"nix-cache__priority": str(2**31)})
+    assert problem.startswith("nix-cache:priority: must be at most 2,147,483,647")
 
 
 @pytest.mark.parametrize(
@@ -293,12 +318,16 @@ def test_booleans_refuse_anything_else(key: str) -> None:
     assert problem == f"{key}: must be true or false, not 'maybe'"
 
 
-@pytest.mark.parametrize("store_dir", ["nix/store", "/nix/store/", "/nix/my store"])
+@pytest.mark.parametrize(
+    "store_dir", ["nix/store", "/nix/store/", "/nix/my store", "/nix/store\nPriority: 1", "/nix/\x01store"]
+)
 def test_store_dir_is_an_absolute_path_without_trailing_slash(store_dir: str) -> None:
-    """StoreDir must equal the clients' store path exactly, or Nix ignores the cache."""
+    """StoreDir must equal the clients' store path exactly, or Nix ignores the cache; a newline would
+    add a line of its own to nix-cache-info."""
     [problem] = problems(**{"nix-cache__storeDir": store_dir})
     assert problem == (
-        f"nix-cache:storeDir: {store_dir!r} must be an absolute path without trailing '/' or whitespace"
+        f"nix-cache:storeDir: {store_dir!r} must be an absolute path without trailing '/', "
+        "whitespace or control characters"
     )
 
 
@@ -421,6 +450,54 @@ def test_reader_is_a_user_of_its_own(reader: str, message: str) -> None:
     assert any(p.startswith(message) for p in problems(**{"nix-cache__reader": reader}))
 
 
+def test_a_mistyped_key_is_named_with_the_closest_known_one() -> None:
+    assert problems(**{"nix-cache__bukcet": "x"}) == (
+        "nix-cache:bukcet: is not a setting of this program; did you mean nix-cache:bucket? "
+        "(`pulumi config rm nix-cache:bukcet`)",
+    )
+    [problem] = problems(**{"nix-cache__zzzz": "x"})
+    assert problem.startswith("nix-cache:zzzz: is not a setting of this program; see Pulumi.yaml")
+
+
+def test_every_key_the_program_reads_is_known() -> None:
+    """Each key of the schema in Pulumi.yaml and each key set in the example stack is read."""
+    schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    example = yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())["config"]
+    assert set(schema) | set(example) <= set(cfg.CONFIG_KEYS)
+
+
+def test_a_list_setting_given_an_object_says_it_wants_a_list() -> None:
+    assert problems(**{"nix-cache__retireKeys": '{"a":1}'}) == (
+        "nix-cache:retireKeys: must be a list of names "
+        "(`pulumi config set --path 'nix-cache:retireKeys[0]' NAME`), not '{\"a\":1}'",
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://cache.example/nix\nextra-substituters = http://evil.example",
+        "http://cache.example/a b",
+        "http://cache.example/\tx",
+        "http://cache.example/\x7f",
+        " http://cache.example",
+    ],
+)
+def test_public_url_refuses_whitespace_and_control_characters(url: str) -> None:
+    """The URL is written into nix.conf and Nix strings: a newline would add settings of its own."""
+    assert problems(**{"nix-cache__publicUrl": url}) == (
+        f"nix-cache:publicUrl: {url!r} must not contain whitespace or control characters",
+    )
+
+
+def test_at_most_forty_writers() -> None:
+    """Each writer is claimed in a bucket tag, MinIO keeps 50: refused before anything is made."""
+    forty = [f"builder{i:02}" for i in range(40)]
+    assert len(parse(**{"nix-cache__writers": json.dumps(forty)}).writers) == 40
+    [problem] = problems(**{"nix-cache__writers": json.dumps([*forty, "one-more"])})
+    assert problem.startswith("nix-cache:writers: names 41 writers; at most 40 are allowed")
+
+
 def test_retired_keys_are_names_and_never_the_current_key() -> None:
     config = parse(**{"nix-cache__keyName": "cache-3", "nix-cache__retireKeys": '["cache-1", "cache-2"]'})
     assert config.retire_keys == ("cache-1", "cache-2")
@@ -429,5 +506,6 @@ def test_retired_keys_are_names_and_never_the_current_key() -> None:
         "rotate to a new name first",
     )
     assert problems(**{"nix-cache__retireKeys": "bad name"}) == (
-        "nix-cache:retireKeys: 'bad name' must not contain ':' or whitespace",
+        "nix-cache:retireKeys: 'bad name' must be letters, digits, '.', '_' and '-' only, starting with "
+        "a letter or digit (it names the key file /etc/nix/<name>.sec)",
     )

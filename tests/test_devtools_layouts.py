@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from components.policies import SELF_SERVICE_ACTIONS, state_policy
 from devtools import local, minio_server
 from devtools.distributed_minio import (
     ADDRESS,
@@ -18,7 +19,7 @@ from devtools.distributed_minio import (
 )
 from devtools.minio_server import MinioServer, RootCredentials, interfaces
 from devtools.pulumi_stack import PulumiStack
-from devtools.state_on_minio import STATE_BUCKET, backend_url, state_policy
+from devtools.state_on_minio import STATE_BUCKET, backend_url
 from devtools.toolchain import Toolchain
 
 
@@ -107,13 +108,15 @@ def test_the_backend_url_names_the_endpoint_with_its_scheme_and_path_style() -> 
 
 
 def test_the_state_policy_reaches_only_its_bucket() -> None:
-    document = state_policy()
-    resources = {r for statement in document["Statement"] for r in statement["Resource"]}
-    actions = {a for statement in document["Statement"] for a in statement["Action"]}
+    document = state_policy(STATE_BUCKET)
+    allowed = [s for s in document["Statement"] if s["Effect"] == "Allow"]
+    resources = {r for statement in allowed for r in statement["Resource"]}
+    actions = {a for statement in allowed for a in statement["Action"]}
     assert resources == {f"arn:aws:s3:::{STATE_BUCKET}", f"arn:aws:s3:::{STATE_BUCKET}/*"}
     assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
     assert "*" not in json.dumps(document).replace(f"{STATE_BUCKET}/*", "")
-    assert {statement["Effect"] for statement in document["Statement"]} == {"Allow"}
+    [denied] = [s for s in document["Statement"] if s["Effect"] == "Deny"]
+    assert denied == {"Effect": "Deny", "Action": list(SELF_SERVICE_ACTIONS)}
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def test_providers_are_pickled_by_reference_and_hold_nothing(provider: object) -
 
 
 def test_the_server_reports_a_provider_error_without_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inside the dynamic provider server, a ProviderError is its message; any other error keeps its trace."""
+    """Inside the dynamic provider server every failure is one line; a bug's traceback only on request."""
     import traceback
 
     server = types.ModuleType("fake_server")
@@ -104,6 +104,16 @@ def test_the_server_reports_a_provider_error_without_traceback(monkeypatch: pyte
         raise ProviderError("bucket 'x' already exists")
     except ProviderError:
         assert server.traceback.format_exc() == "bucket 'x' already exists"
+    monkeypatch.delenv("NIX_CACHE_TRACEBACK", raising=False)
+    try:
+        raise KeyError("bug")
+    except KeyError:
+        line = server.traceback.format_exc()
+    assert line == (
+        "internal error of the nix-cache providers: KeyError: 'bug' "
+        "(set NIX_CACHE_TRACEBACK=1 for the traceback, and please report it)"
+    )
+    monkeypatch.setenv("NIX_CACHE_TRACEBACK", "1")
     try:
         raise KeyError("bug")
     except KeyError:
