@@ -88,6 +88,10 @@ class PolicyAttachmentProvider(MinioProvider):
                 admin.user_enable(user)
             try:
                 admin.detach_policy([policy], user=user)
+            except sdk.MinioAdminException as error:
+                # The user went away meanwhile (its own delete, in a replace of both): nothing is attached.
+                if admin_error_code(error) != "XMinioAdminNoSuchUser":
+                    raise
             finally:
                 if disabled:
                     admin.user_disable(user)

@@ -12,7 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from minio.credentials.providers import StaticProvider
+from minio.error import MinioAdminException
+from minio.minioadmin import MinioAdmin
+
 from devtools.minio_server import MinioServer
+from providers.connection import MinioSettings
+from providers.errors import admin_error_code
 from tests.e2e import s3
 from tests.nix_client import NixClient
 
@@ -42,8 +48,14 @@ WRITER_EXPECTED = {
     "ListParts": "ok",
     "CompleteMultipartUpload": "ok",
     "AbortMultipartUpload": "ok",
+    "CopyObject onto itself (a refresh)": "ok",
     "DeleteObject": "AccessDenied",
     "DeleteObjects": "AccessDenied",
+    "PutObject nix-cache-info": "AccessDenied",
+    "DeleteObject nix-cache-info": "AccessDenied",
+    "ListBuckets": "only the cache bucket",
+    "AddServiceAccount for itself": "AccessDenied",
+    "SetUser (its own secret)": "AccessDenied",
     "PutBucketPolicy": "AccessDenied",
     "GetBucketPolicy": "AccessDenied",
     "DeleteBucketPolicy": "AccessDenied",
@@ -144,6 +156,28 @@ class CacheUnderTest:
             "PutObject": code(client.put_object, Bucket=bucket, Key="probe.ls", Body=b"{}"),
         }
         results.update(self._multipart(client))
+        source = {"Bucket": bucket, "Key": "probe.ls"}
+        names = [b["Name"] for b in client.list_buckets()["Buckets"]]
+        results.update(
+            {
+                "CopyObject onto itself (a refresh)": code(
+                    client.copy_object,
+                    Bucket=bucket,
+                    Key="probe.ls",
+                    CopySource=source,
+                    MetadataDirective="REPLACE",
+                    ContentType="application/json",
+                ),
+                "PutObject nix-cache-info": code(
+                    client.put_object, Bucket=bucket, Key="nix-cache-info", Body=b"x"
+                ),
+                "DeleteObject nix-cache-info": code(
+                    client.delete_object, Bucket=bucket, Key="nix-cache-info"
+                ),
+                "ListBuckets": "only the cache bucket" if names == [bucket] else f"listed {names}",
+                **self._self_service(),
+            }
+        )
         lifecycle = {
             "Rules": [{"ID": "x", "Filter": {"Prefix": "x"}, "Status": "Enabled", "Expiration": {"Days": 1}}]
         }
@@ -168,6 +202,33 @@ class CacheUnderTest:
             }
         )
         return results
+
+    def _self_service(self) -> dict[str, str]:
+        """What the writer can do to its own identity with MinIO's admin API (its own keys only)."""
+        settings = MinioSettings(
+            server=self.minio.address, user=self.writer_access_key, password=self.writer_secret_key
+        )
+        admin = MinioAdmin(
+            endpoint=settings.server,
+            credentials=StaticProvider(settings.user, settings.password),
+            secure=False,
+        )
+
+        def code(call: Any, *args: Any, **kwargs: Any) -> str:
+            try:
+                call(*args, **kwargs)
+            except MinioAdminException as error:
+                return admin_error_code(error)
+            return "ok"
+
+        return {
+            "AddServiceAccount for itself": code(
+                admin.add_service_account,
+                access_key="mine" + secrets.token_hex(4),
+                secret_key=secrets.token_hex(12),
+            ),
+            "SetUser (its own secret)": code(admin.user_add, self.writer_access_key, secrets.token_hex(12)),
+        }
 
     def _multipart(self, client: Any) -> dict[str, str]:
         bucket, key, code = self.bucket, "nar/probe.nar", s3.error_code
