@@ -198,6 +198,7 @@ def _start_cluster(toolchain: Toolchain) -> MinioServer:
 
 
 def up(layout: str | None = None, state: str | None = None) -> None:
+    private_dir(LOCAL)  # also a .local/ made before it was private
     choice = _choose(layout, state)
     toolchain = ensure_tools()
     if choice.layout == "distributed":

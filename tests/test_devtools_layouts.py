@@ -128,6 +128,14 @@ def local_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def test_the_local_folder_is_private_to_its_user(local_dir: Path) -> None:
+    """It holds MinIO's root password, the stack's passphrase and MinIO's drives: 0700, always."""
+    local_dir.chmod(0o755)
+    local._saved_secret(local_dir / "secret.json", {"password": "x"})
+    assert local_dir.stat().st_mode & 0o777 == 0o700
+    assert (local_dir / "secret.json").stat().st_mode & 0o777 == 0o600
+
+
 def test_local_up_without_switches_is_the_single_minio_with_a_file_backend(local_dir: Path) -> None:
     assert local._choose(None, None) == local.Choice("single", "file")
     assert local._choose("distributed", "minio") == local.Choice("distributed", "minio")

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from components.expiry import MAX_DAYS as MAX_EXPIRE_DAYS
-from components.expiry import expiry_rules
+from components.expiry import ExpiryRule, expiry_rules
 from components.nix_keys import generate_key_pair
 from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
 from components.policies import anonymous_download_policy, to_json, writer_policy
@@ -65,18 +65,7 @@ def cache(
     admin.create_bucket(Bucket=BUCKET)
     admin.put_bucket_policy(Bucket=BUCKET, Policy=to_json(anonymous_download_policy(BUCKET)))
     admin.put_bucket_lifecycle_configuration(
-        Bucket=BUCKET,
-        LifecycleConfiguration={
-            "Rules": [
-                {
-                    "ID": r.rule_id,
-                    "Filter": {"Prefix": r.prefix},
-                    "Status": "Enabled",
-                    "Expiration": {"Days": r.days},
-                }
-                for r in expiry_rules(30)
-            ]
-        },
+        Bucket=BUCKET, LifecycleConfiguration=lifecycle(expiry_rules(30))
     )
     admin.put_object(
         Bucket=BUCKET,
@@ -91,6 +80,21 @@ def cache(
     mc(toolchain, minio, mc_dir, "admin", "user", "add", "cache", WRITER, writer_secret)
     mc(toolchain, minio, mc_dir, "admin", "policy", "attach", "cache", f"{BUCKET}-write", "--user", WRITER)
     return under_test
+
+
+def lifecycle(rules: tuple[ExpiryRule, ...]) -> dict[str, Any]:
+    """The program's expiry rules as an S3 lifecycle configuration, as the provider sends them."""
+    return {
+        "Rules": [
+            {
+                "ID": r.rule_id,
+                "Filter": {"Prefix": r.prefix},
+                "Status": "Enabled",
+                "Expiration": {"Days": r.days},
+            }
+            for r in rules
+        ]
+    }
 
 
 def canonical(document: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -162,20 +166,8 @@ def test_the_longest_expiry_accepted_puts_every_rule_in_the_future(cache: CacheU
     """
     admin, bucket = cache.admin(), f"longest-{secrets.token_hex(3)}"
     admin.create_bucket(Bucket=bucket)
-    rules = expiry_rules(MAX_EXPIRE_DAYS)
     admin.put_bucket_lifecycle_configuration(
-        Bucket=bucket,
-        LifecycleConfiguration={
-            "Rules": [
-                {
-                    "ID": r.rule_id,
-                    "Filter": {"Prefix": r.prefix},
-                    "Status": "Enabled",
-                    "Expiration": {"Days": r.days},
-                }
-                for r in rules
-            ]
-        },
+        Bucket=bucket, LifecycleConfiguration=lifecycle(expiry_rules(MAX_EXPIRE_DAYS))
     )
     now = datetime.now(UTC)
     for key, days in ((f"{'a' * 32}.narinfo", MAX_EXPIRE_DAYS), ("nar/abc.nar.zst", MAX_EXPIRE_DAYS + 1)):

@@ -27,11 +27,16 @@ def test_bad_config_fails_preview_and_up_with_every_problem(toolchain: Toolchain
     stack.set_config("minio:minioPassword", "in-clear-by-mistake")
     stack.set_config("nix-cache:keyName", "has space")
     stack.set_config("nix-cache:expireDays", "-1")
+    stack.set_config("nix-cache:bukcet", "typo")
+    stack.set_config("nix-cache:publicUrl", "http://cache.example/nix\nextra-substituters = http://evil.example")
     expected = [
         "minio:minioServer: 'https://s3.homelab.local' must be host[:port] without a scheme",
         "minio:minioPassword: is in clear text; set it with `pulumi config set --secret minio:minioPassword`",
         "nix-cache:expireDays: must not be negative, got -1",
-        "nix-cache:keyName: 'has space' must not contain ':' or whitespace",
+        "nix-cache:keyName: 'has space' must be letters, digits, '.', '_' and '-' only",
+        "nix-cache:bukcet: is not a setting of this program; did you mean nix-cache:bucket?",
+        "nix-cache:publicUrl: 'http://cache.example/nix\\nextra-substituters = http://evil.example' must not "
+        "contain whitespace or control characters",
     ]
     for attempt in (stack.preview(check=False), stack.up(check=False)):
         text = attempt.stdout + attempt.stderr

@@ -208,3 +208,16 @@ def test_a_failing_step_does_not_show_the_writer_secret(
 def test_recipe_keeps_mc_config_in_its_workdir(recipe: Path) -> None:
     """mc writes its configuration under the working directory (MC_CONFIG_DIR), not in ~/.mc."""
     assert (recipe / "mc-config" / "config.json").is_file()
+
+
+def test_minio_s_files_are_private_to_their_user(minio: MinioServer) -> None:
+    """MinIO's IAM files keep most of each user's secret in clear: no other user may read its drives."""
+    clients = minio.root_clients()
+    clients.admin.user_add("private-probe", "probe-secret-12345")
+    assert minio.home.stat().st_mode & 0o777 == 0o700
+    readable = [
+        path
+        for path in minio.home.rglob("*")
+        if path.name != "minio.log" and not path.is_symlink() and path.stat().st_mode & 0o077
+    ]
+    assert [p for p in readable if "drive" in str(p.relative_to(minio.home))] == []

@@ -1205,6 +1205,16 @@ def sts_code(minio: MinioServer, credentials: dict[str, str], bucket: str) -> st
     return s3.error_code(as_sts.list_objects_v2, Bucket=bucket)
 
 
+def repaired(provider: UserProvider, id_: str, outs: dict[str, Any], bucket: str) -> dict[str, Any]:
+    """``preview`` shows the hand change, ``up`` repairs it to the created state; the live state seen."""
+    inputs = user_inputs(id_, bucket)
+    live = refreshed(provider, id_, outs)[1]
+    assert changes(provider, id_, live, inputs), "the hand change shows in preview"
+    assert updated(provider, id_, live, inputs) == outs, "up sets the user back as it was made"
+    assert not drifted(provider, id_, outs, inputs), "and the next preview is clean"
+    return live
+
+
 @pytest.fixture
 def cache_writer(minio: MinioServer, bucket: str) -> tuple[UserProvider, str, dict[str, Any]]:
     """A writer made by this stack, with the program's writer policy attached."""
@@ -1230,13 +1240,9 @@ def test_a_writer_put_in_a_group_is_drift_and_up_takes_it_out(
     assert s3.error_code(as_writer.list_buckets) == "ok"
     assert s3.error_code(as_writer.create_bucket, Bucket=unique("new")) == "ok", "an admin now"
 
-    live = refreshed(provider, id_, outs)[1]
-    assert live["groups"] == [group]
-    assert changes(provider, id_, live, user_inputs(id_, bucket))
-    assert updated(provider, id_, live, user_inputs(id_, bucket)) == outs
+    assert repaired(provider, id_, outs, bucket)["groups"] == [group]
     assert json.loads(admin_by_hand.user_info(id_)).get("memberOf") in (None, [])
     assert s3.error_code(as_writer.create_bucket, Bucket=unique("new")) == "AccessDenied"
-    assert not drifted(provider, id_, outs, user_inputs(id_, bucket))
 
 
 def test_keys_acting_as_the_writer_are_drift_and_up_ends_them(
@@ -1251,14 +1257,11 @@ def test_keys_acting_as_the_writer_are_drift_and_up_ends_them(
     sts = sts_credentials(minio, id_, outs["secret"])
     assert sts_code(minio, sts, bucket) == "ok"
 
-    live = refreshed(provider, id_, outs)[1]
+    live = repaired(provider, id_, outs, bucket)
     assert live["access_keys"] == [f"service:{service}", f"sts:{sts['AccessKeyId']}"]
-    assert changes(provider, id_, live, user_inputs(id_, bucket))
-    assert updated(provider, id_, live, user_inputs(id_, bucket)) == outs
     assert json.loads(admin_by_hand.list_service_account(id_)).get("accounts") in (None, [])
     assert sts_code(minio, sts, bucket) in ("AccessDenied", *BAD_KEYS, "ExpiredToken", "InvalidTokenId")
     assert s3_code(minio, id_, outs["secret"], bucket) == "ok", "its own secret still works"
-    assert not drifted(provider, id_, outs, user_inputs(id_, bucket))
 
 
 def test_a_secret_set_by_hand_is_drift_and_up_sets_the_stacks_back(
@@ -1272,13 +1275,9 @@ def test_a_secret_set_by_hand_is_drift_and_up_sets_the_stacks_back(
     admin_by_hand.user_add(id_, secrets.token_hex(20))
     assert s3_code(minio, id_, outs["secret"], bucket) in BAD_KEYS
 
-    live = refreshed(provider, id_, outs)[1]
-    assert live["secret_matches"] is False
-    assert changes(provider, id_, live, user_inputs(id_, bucket))
-    assert updated(provider, id_, live, user_inputs(id_, bucket)) == outs
+    assert repaired(provider, id_, outs, bucket)["secret_matches"] is False
     assert s3_code(minio, id_, outs["secret"], bucket) == "ok"
     assert json.loads(admin_by_hand.user_info(id_))["policyName"] == f"{id_}-write"
-    assert not drifted(provider, id_, outs, user_inputs(id_, bucket))
 
 
 @pytest.mark.parametrize("reach", ["readonly policy", "state user's policy", "group"])
