@@ -125,3 +125,14 @@ def test_outside_the_server_nothing_is_patched(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "__main__", plain)
     show_provider_errors_plainly()
     assert not hasattr(plain, "traceback")
+
+
+def test_a_reader_refused_is_named_not_the_admin() -> None:
+    """A private cache's check reads as the reader: its failure names the reader and the repair."""
+    reader = MinioSettings("s3.homelab.local:9000", "nixreader", "reader-secret", use_ssl=True)
+    bad_secret = describe(_s3("SignatureDoesNotMatch"), reader, "reading nix-cache-info", role="reader")
+    assert "the reader 'nixreader''s secret in MinIO is not the one this stack made" in bad_secret
+    assert "`pulumi up` sets it back" in bad_secret
+    denied = describe(_s3("AccessDenied"), reader, "reading nix-cache-info", role="reader")
+    assert "the reader 'nixreader' was refused by MinIO at https://s3.homelab.local:9000" in denied
+    assert "minio:minioUser" not in bad_secret + denied

@@ -5,6 +5,7 @@ Both the documents-on-MinIO tests and the full Pulumi run use it, so the same ch
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -12,7 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 from minio.credentials.providers import StaticProvider
+from minio.crypto import encrypt
 from minio.error import MinioAdminException
 from minio.minioadmin import MinioAdmin
 
@@ -280,3 +283,52 @@ def _bulk_delete_code(client: Any, bucket: str, key: str) -> str:
     if any(d["Key"] == key for d in answer.get("Deleted", [])):
         return "ok"
     return str(answer["Errors"][0]["Code"])
+
+
+# --- keys acting as a user, made beside the stack ------------------------------------------------
+
+
+def add_service_account_for(admin: MinioAdmin, admin_secret: str, user: str) -> str:
+    """``mc admin user svcacct add ALIAS USER``: a key acting as ``user`` (the SDK cannot name a target)."""
+    access_key = f"svc{secrets.token_hex(6)}"
+    body = {
+        "status": "enabled",
+        "accessKey": access_key,
+        "secretKey": secrets.token_hex(16),
+        "targetUser": user,
+    }
+
+    class AddServiceAccount:
+        value = "add-service-account"
+
+    admin._url_open(
+        method="PUT",
+        command=AddServiceAccount,  # type: ignore[arg-type]
+        body=encrypt(json.dumps(body).encode(), admin_secret),
+    )
+    return access_key
+
+
+def sts_credentials(minio: MinioServer, user: str, secret: str) -> dict[str, str]:
+    """AssumeRole with the user's own keys, for as long as MinIO allows (a year)."""
+    sts = boto3.client(
+        "sts",
+        endpoint_url=minio.endpoint_url,
+        aws_access_key_id=user,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+    )
+    answer = sts.assume_role(
+        RoleArn="arn:minio:iam:::role/x", RoleSessionName="mine", DurationSeconds=31_536_000
+    )
+    credentials: dict[str, str] = answer["Credentials"]
+    return credentials
+
+
+def sts_code(minio: MinioServer, credentials: dict[str, str], bucket: str) -> str:
+    as_sts = s3.client(minio.endpoint_url, credentials["AccessKeyId"], credentials["SecretAccessKey"])
+    as_sts.meta.events.register(
+        "before-sign.s3.*",
+        lambda request, **_: request.headers.__setitem__("X-Amz-Security-Token", credentials["SessionToken"]),
+    )
+    return s3.error_code(as_sts.list_objects_v2, Bucket=bucket)

@@ -28,7 +28,9 @@ def test_bad_config_fails_preview_and_up_with_every_problem(toolchain: Toolchain
     stack.set_config("nix-cache:keyName", "has space")
     stack.set_config("nix-cache:expireDays", "-1")
     stack.set_config("nix-cache:bukcet", "typo")
-    stack.set_config("nix-cache:publicUrl", "http://cache.example/nix\nextra-substituters = http://evil.example")
+    stack.set_config(
+        "nix-cache:publicUrl", "http://cache.example/nix\nextra-substituters = http://evil.example"
+    )
     expected = [
         "minio:minioServer: 'https://s3.homelab.local' must be host[:port] without a scheme",
         "minio:minioPassword: is in clear text; set it with `pulumi config set --secret minio:minioPassword`",

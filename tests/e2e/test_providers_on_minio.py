@@ -39,6 +39,7 @@ from providers.policy_document import canonical_policy
 from providers.served_check import ServedCheckProvider
 from providers.user import UserProvider
 from tests.e2e import s3
+from tests.e2e.harness import add_service_account_for, sts_code, sts_credentials
 
 OWNER = "organization/nix-cache/test"
 OTHER_OWNER = "organization/nix-cache/other"
@@ -1153,56 +1154,6 @@ def test_a_bucket_s_settings_written_at_once_are_all_kept(minio: MinioServer, by
 
 
 # --- 6. the user's effective rights: groups, keys of its own, its secret ----------------------------
-
-
-def add_service_account_for(admin: MinioAdmin, admin_secret: str, user: str) -> str:
-    """``mc admin user svcacct add ALIAS USER``: a key acting as ``user`` (the SDK cannot name a target)."""
-    from minio.crypto import encrypt
-
-    access_key = f"svc{secrets.token_hex(6)}"
-    body = {
-        "status": "enabled",
-        "accessKey": access_key,
-        "secretKey": secrets.token_hex(16),
-        "targetUser": user,
-    }
-
-    class AddServiceAccount:
-        value = "add-service-account"
-
-    admin._url_open(
-        method="PUT",
-        command=AddServiceAccount,  # type: ignore[arg-type]
-        body=encrypt(json.dumps(body).encode(), admin_secret),
-    )
-    return access_key
-
-
-def sts_credentials(minio: MinioServer, user: str, secret: str) -> dict[str, str]:
-    """AssumeRole with the user's own keys, for as long as MinIO allows (a year)."""
-    import boto3
-
-    sts = boto3.client(
-        "sts",
-        endpoint_url=minio.endpoint_url,
-        aws_access_key_id=user,
-        aws_secret_access_key=secret,
-        region_name="us-east-1",
-    )
-    answer = sts.assume_role(
-        RoleArn="arn:minio:iam:::role/x", RoleSessionName="mine", DurationSeconds=31_536_000
-    )
-    credentials: dict[str, str] = answer["Credentials"]
-    return credentials
-
-
-def sts_code(minio: MinioServer, credentials: dict[str, str], bucket: str) -> str:
-    as_sts = s3.client(minio.endpoint_url, credentials["AccessKeyId"], credentials["SecretAccessKey"])
-    as_sts.meta.events.register(
-        "before-sign.s3.*",
-        lambda request, **_: request.headers.__setitem__("X-Amz-Security-Token", credentials["SessionToken"]),
-    )
-    return s3.error_code(as_sts.list_objects_v2, Bucket=bucket)
 
 
 def repaired(provider: UserProvider, id_: str, outs: dict[str, Any], bucket: str) -> dict[str, Any]:
