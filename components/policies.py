@@ -14,10 +14,10 @@ provider sees and revokes them instead.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from components.expiry import CACHE_INFO_KEY
+from providers.policy_document import to_json as to_json  # the one serializer, re-exported
 
 POLICY_VERSION = "2012-10-17"
 
@@ -124,7 +124,3 @@ def anonymous_download_policy(bucket: str) -> dict[str, Any]:
         ],
     }
 
-
-def to_json(document: dict[str, Any]) -> str:
-    """Compact, key-sorted JSON, so that the same policy is always the same string."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))

@@ -24,6 +24,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devtools.distributed_minio import (
     ADDRESS,
@@ -77,10 +78,10 @@ def private_dir(path: Path) -> None:
     path.chmod(0o700)
 
 
-def _saved_secret(path: Path, make: dict[str, str]) -> dict[str, str]:
+def _saved_secret(path: Path, make: dict[str, Any]) -> dict[str, Any]:
     """Settings with secrets, made the first time and kept since (mode 0600)."""
     if path.exists():
-        saved: dict[str, str] = json.loads(path.read_text())
+        saved: dict[str, Any] = json.loads(path.read_text())
         return saved
     private_dir(LOCAL)
     path.touch(mode=0o600)
@@ -142,19 +143,9 @@ def _saved_backend(server: MinioServer) -> StateBackend:
 
 def _minio(toolchain: Toolchain) -> MinioServer:
     """The local server, with the port and root credentials chosen the first time and kept since."""
-    if SETTINGS.exists():
-        saved = json.loads(SETTINGS.read_text())
-    else:
-        credentials = RootCredentials.generate()
-        saved = {
-            "port": free_port(),
-            "console_port": free_port(),
-            "user": credentials.user,
-            "password": credentials.password,
-        }
-        private_dir(LOCAL)
-        SETTINGS.touch(mode=0o600)
-        SETTINGS.write_text(json.dumps(saved))
+    credentials = RootCredentials.generate()
+    chosen = {"port": free_port(), "console_port": free_port(), "user": credentials.user}
+    saved = _saved_secret(SETTINGS, {**chosen, "password": credentials.password})
     return MinioServer(
         minio_binary=toolchain.tool("minio"),
         home=LOCAL / "minio",

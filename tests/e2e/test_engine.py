@@ -14,6 +14,7 @@ import pytest
 
 from devtools.pulumi_stack import PulumiStack
 from devtools.toolchain import ROOT, Toolchain
+from tests.e2e.conftest import stopped_with
 from tests.nix_client import NixClient
 
 KEY_PROJECT = Path(__file__).resolve().parent / "signing_key_project"
@@ -40,12 +41,7 @@ def test_bad_config_fails_preview_and_up_with_every_problem(toolchain: Toolchain
         "nix-cache:publicUrl: 'http://cache.example/nix\\nextra-substituters = http://evil.example' must not "
         "contain whitespace or control characters",
     ]
-    for attempt in (stack.preview(check=False), stack.up(check=False)):
-        text = attempt.stdout + attempt.stderr
-        assert attempt.returncode != 0
-        for message in expected:
-            assert message in text
-        assert "Traceback" not in text
+    stopped_with(stack, *expected)
     state = json.loads(stack.export_state())
     assert [r["type"] for r in state["deployment"].get("resources") or []] in ([], ["pulumi:pulumi:Stack"])
     assert not (ROOT / "Pulumi.bad.yaml").exists()

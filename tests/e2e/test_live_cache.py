@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from minio.credentials.providers import StaticProvider
-from minio.minioadmin import MinioAdmin
 
 from components.expiry import expiry_rules
 from components.nix_keys import generate_key_pair
@@ -53,11 +51,6 @@ def cache(stack: PulumiStack, minio: MinioServer, tmp_path: Path) -> CacheUnderT
     """The cache as the stack's current outputs describe it."""
     out = stack.outputs(show_secrets=True)
     return CacheUnderTest.from_outputs(minio, out, tmp_path)
-
-
-def admin_api(minio: MinioServer) -> MinioAdmin:
-    credentials = StaticProvider(minio.credentials.user, minio.credentials.password)
-    return MinioAdmin(endpoint=minio.address, credentials=credentials, secure=False)
 
 
 def assert_converged(stack: PulumiStack) -> None:
@@ -177,7 +170,7 @@ def test_deleted_cache_info_shows_and_is_repaired(stack: PulumiStack, cache: Cac
 def test_detached_or_disabled_writer_shows_and_is_repaired(
     stack: PulumiStack, cache: CacheUnderTest, minio: MinioServer
 ) -> None:
-    admin = admin_api(minio)
+    admin = minio.root_clients().admin
     admin.detach_policy([f"{BUCKET}-write"], user=WRITER)
     admin.user_disable(WRITER)
     proposed = drift(stack)
@@ -192,10 +185,10 @@ def test_an_extra_policy_on_the_writer_is_drift(
     stack: PulumiStack, cache: CacheUnderTest, minio: MinioServer
 ) -> None:
     """Least privilege holds over time: a policy attached to the writer by hand is taken off again."""
-    admin_api(minio).attach_policy(["readwrite"], user=WRITER)
+    minio.root_clients().admin.attach_policy(["readwrite"], user=WRITER)
     assert "PolicyAttachment: (update)" in drift(stack)
     stack.up()
-    assert json.loads(admin_api(minio).user_info(WRITER))["policyName"] == f"{BUCKET}-write"
+    assert json.loads(minio.root_clients().admin.user_info(WRITER))["policyName"] == f"{BUCKET}-write"
     assert cache.writer_results() == WRITER_EXPECTED
 
 
@@ -204,7 +197,7 @@ def test_a_writer_given_more_rights_on_the_side_is_drift(
 ) -> None:
     """A group with consoleAdmin, a service account and STS keys acting as the writer, a secret set by
     hand: all show in preview as a change of the writer, and one up takes them all away."""
-    admin = admin_api(minio)
+    admin = minio.root_clients().admin
     admin.group_add("side-admins", [WRITER])  # type: ignore[arg-type]
     admin.attach_policy(["consoleAdmin"], group="side-admins")
     add_service_account_for(admin, minio.credentials.password, WRITER)
