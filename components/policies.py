@@ -123,4 +123,3 @@ def anonymous_download_policy(bucket: str) -> dict[str, Any]:
             }
         ],
     }
-

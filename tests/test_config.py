@@ -9,7 +9,10 @@ import pytest
 import yaml
 
 from components import config as cfg
+from components import config_keys
 from components.config import ConfigError, parse_config
+from components.config_reader import ConfigReader
+from components.config_rules import server_problem
 from components.nix_keys import generate_key_pair
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,20 +81,18 @@ def test_adopt_must_be_a_boolean() -> None:
 def test_defaults_agree_with_the_pulumi_yaml_schema() -> None:
     """Pulumi.yaml's schema defaults and the program's defaults are one set of values."""
     schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
-    program_defaults = {
-        "nix-cache:bucket": cfg.DEFAULT_BUCKET,
-        "nix-cache:public": cfg.DEFAULT_PUBLIC,
-        "nix-cache:reader": cfg.DEFAULT_READER,
-        "nix-cache:protect": cfg.DEFAULT_PROTECT,
-        "nix-cache:expireDays": cfg.DEFAULT_EXPIRE_DAYS,
-        "nix-cache:storeDir": cfg.DEFAULT_STORE_DIR,
-        "nix-cache:wantMassQuery": cfg.DEFAULT_WANT_MASS_QUERY,
-        "nix-cache:priority": cfg.DEFAULT_PRIORITY,
-        "nix-cache:verify": cfg.DEFAULT_VERIFY,
-        "nix-cache:adopt": cfg.DEFAULT_ADOPT,
-    }
+    program_defaults = {key.name: key.default for key in config_keys.ALL_KEYS if key.in_schema}
     assert {key: entry["default"] for key, entry in schema.items()} == program_defaults
-    assert all(key in cfg.CONFIG_KEYS for key in schema)
+    assert all(key in config_keys.CONFIG_KEYS for key in schema)
+
+
+def test_every_key_parse_config_reads_is_in_the_table() -> None:
+    """The reader refuses a key outside ``config_keys``: a setting cannot be read and miss the table
+    (and so the unknown-key check, the schema and ``load_config``'s list)."""
+    reader = ConfigReader({}, ())
+    with pytest.raises(KeyError, match=r"not in config_keys\.ALL_KEYS"):
+        reader.text(config_keys.Key("nix-cache:notInTheTable"))
+    parse()  # every key of a full parse goes through the reader
 
 
 def test_homelab_example_stack_is_valid_once_the_password_is_set() -> None:
@@ -247,7 +248,7 @@ def test_minio_server_names_and_ipv4_addresses(server: str) -> None:
 
 def test_minio_server_may_be_a_bracketed_ipv6_address() -> None:
     """[::1]:9000 is how MinIO and its provider write an IPv6 endpoint."""
-    assert cfg.server_problem("[::1]:9000") is None
+    assert server_problem("[::1]:9000") is None
     config = parse(
         minio__minioServer="[::1]:9000", minio__minioSsl="false", **{"nix-cache__keyName": "loopback-1"}
     )
@@ -463,7 +464,7 @@ def test_every_key_the_program_reads_is_known() -> None:
     """Each key of the schema in Pulumi.yaml and each key set in the example stack is read."""
     schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     example = yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())["config"]
-    assert set(schema) | set(example) <= set(cfg.CONFIG_KEYS)
+    assert set(schema) | set(example) <= set(config_keys.CONFIG_KEYS)
 
 
 def test_a_list_setting_given_an_object_says_it_wants_a_list() -> None:
