@@ -15,6 +15,7 @@ from typing import Any
 
 from providers import sdk
 from providers.connection import MinioSettings, clients_for
+from providers.errors import admin_error_code
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,27 @@ def parse_access_keys(listing: dict[str, Any], user: str) -> dict[str, list[str]
     }
 
 
+#: What a MinIO older than the bulk listing (before 2024) answers for an admin call it does not know.
+_UNKNOWN_CALL = ("400", "404", "405", "501", "InvalidRequest", "NotImplemented", "XMinioAdminNotImplemented")
+
+
 def access_keys(admin: sdk.MinioAdmin, settings: MinioSettings, user: str) -> dict[str, list[str]]:
-    """Every service account and STS credential acting as ``user``."""
-    response = admin._url_open(  # the SDK has this call for LDAP users only
-        method="GET",
-        command=_LIST_ACCESS_KEYS,  # type: ignore[arg-type]
-        query_params={"users": [user], "listType": "all"},
-        preload_content=False,
-    )
+    """Every service account and STS credential acting as ``user``.
+
+    A MinIO too old for the bulk listing still lists service accounts; it cannot list STS keys.
+    """
+    try:
+        response = admin._url_open(  # the SDK has this call for LDAP users only
+            method="GET",
+            command=_LIST_ACCESS_KEYS,  # type: ignore[arg-type]
+            query_params={"users": [user], "listType": "all"},
+            preload_content=False,
+        )
+    except sdk.MinioAdminException as error:
+        if admin_error_code(error) not in _UNKNOWN_CALL:
+            raise
+        accounts = json.loads(admin.list_service_account(user)).get("accounts") or []
+        return {"service": sorted(a["accessKey"] for a in accounts), "sts": []}
     listing: dict[str, Any] = json.loads(sdk.decrypt(response, settings.password))
     return parse_access_keys(listing, user)
 
