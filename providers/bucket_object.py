@@ -10,6 +10,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
 from providers.base import MinioProvider, fixed_name
+from providers.errors import ProviderError, is_gone
 
 #: Bytes read back to compare; the objects this provider owns are a few lines long.
 _READ_LIMIT = 1 << 20
@@ -22,7 +23,7 @@ class BucketObjectProvider(MinioProvider):
         try:
             answer = self.clients.s3.get_object(bucket, key)
         except sdk.S3Error as error:
-            if error.code in ("NoSuchBucket", "NoSuchKey"):
+            if is_gone(error, "bucket", "object"):
                 return None
             raise
         try:
@@ -47,7 +48,11 @@ class BucketObjectProvider(MinioProvider):
             )
             stored = self._stored(bucket, key)
         if stored is None:
-            raise RuntimeError(f"{key!r} vanished right after it was written")
+            # Deleted (or the bucket with it) between the write and the read: say so, not "internal error".
+            raise ProviderError(
+                f"{key!r} in bucket {bucket!r} at {self.settings.endpoint_url} vanished right after it was "
+                "written: something else deletes it (a lifecycle rule made by hand?); check, then run again"
+            )
         return stored
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -72,7 +77,7 @@ class BucketObjectProvider(MinioProvider):
             try:
                 self.clients.s3.remove_object(props["bucket"], props["key"])
             except sdk.S3Error as error:
-                if error.code not in ("NoSuchBucket", "NoSuchKey"):
+                if not is_gone(error, "bucket", "object"):
                     raise
 
 

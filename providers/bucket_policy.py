@@ -14,9 +14,8 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 from providers import sdk
 from providers.base import MinioProvider, fixed_name
 from providers.bucket_lock import bucket_settings_lock
+from providers.errors import is_gone
 from providers.policy_document import canonical_policy_text, same_policy
-
-_GONE = ("NoSuchBucket", "NoSuchBucketPolicy")
 
 
 class BucketPolicyProvider(MinioProvider):
@@ -27,9 +26,9 @@ class BucketPolicyProvider(MinioProvider):
         try:
             return canonical_policy_text(self.clients.s3.get_bucket_policy(bucket))
         except sdk.S3Error as error:
-            if error.code == "NoSuchBucketPolicy":
+            if is_gone(error, "bucket policy"):
                 return ""
-            if error.code == "NoSuchBucket":
+            if is_gone(error, "bucket"):
                 return None
             raise
 
@@ -37,7 +36,7 @@ class BucketPolicyProvider(MinioProvider):
         try:
             self.clients.s3.delete_bucket_policy(bucket)
         except sdk.S3Error as error:
-            if error.code not in _GONE:
+            if not is_gone(error, "bucket", "bucket policy"):
                 raise
 
     def _apply(self, bucket: str, policy: str) -> dict[str, Any]:

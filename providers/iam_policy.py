@@ -10,7 +10,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
 from providers.base import MinioProvider, fixed_name, is_known
-from providers.errors import ProviderError, admin_error_code
+from providers.errors import ProviderError, admin_error_code, is_gone
 from providers.ownership import claim, claimed_by, release, stack_owner, taken_message
 from providers.policy_document import canonical_policy_text, same_policy
 
@@ -29,7 +29,7 @@ class IamPolicyProvider(MinioProvider):
         try:
             info = self.clients.admin.policy_info(name)
         except sdk.MinioAdminException as error:
-            if admin_error_code(error) in ("XMinioAdminNoSuchPolicy", "XMinioIAMNoSuchPolicy"):
+            if is_gone(error, "policy"):
                 return None
             raise
         return canonical_policy_text(policy_from_info(info), identity=True)
@@ -86,14 +86,13 @@ class IamPolicyProvider(MinioProvider):
             try:
                 self.clients.admin.policy_remove(id_)
             except sdk.MinioAdminException as error:
-                code = admin_error_code(error)
-                if code == "XMinioIAMPolicyInUse":
+                if admin_error_code(error) == "XMinioIAMPolicyInUse":
                     raise ProviderError(
                         f"policy {id_!r} at {self.settings.endpoint_url} is still attached to a user or "
                         "group outside this stack; detach it "
                         f"(`mc admin policy detach ALIAS {id_} --user NAME`) and run the command again"
                     ) from None
-                if code not in ("XMinioAdminNoSuchPolicy", "XMinioIAMNoSuchPolicy"):
+                if not is_gone(error, "policy"):
                     raise
             release(self.clients.s3, props["bucket"], KIND, id_)
 

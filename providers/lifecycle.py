@@ -18,10 +18,10 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 from providers import sdk
 from providers.base import MinioProvider, fixed_name, is_known
 from providers.bucket_lock import bucket_settings_lock
+from providers.errors import is_gone
 
 #: Far below where MinIO's expiry date overflows (about 106,750 days); the program's bound is lower still.
 MAX_RULE_DAYS = 36_501
-_GONE = ("NoSuchBucket", "NoSuchLifecycleConfiguration")
 
 
 def describe_rule(rule: sdk.Rule) -> dict[str, Any]:
@@ -89,7 +89,7 @@ class LifecycleProvider(MinioProvider):
         try:
             config = self.clients.s3.get_bucket_lifecycle(bucket)
         except sdk.S3Error as error:
-            if error.code == "NoSuchBucket":
+            if is_gone(error, "bucket"):
                 return None
             raise
         if config is None:
@@ -100,7 +100,7 @@ class LifecycleProvider(MinioProvider):
         try:
             self.clients.s3.delete_bucket_lifecycle(bucket)
         except sdk.S3Error as error:
-            if error.code not in _GONE:
+            if not is_gone(error, "bucket", "lifecycle"):
                 raise
 
     def _apply(self, bucket: str, rules: list[dict[str, Any]]) -> dict[str, Any]:

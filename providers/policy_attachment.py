@@ -13,9 +13,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
 from providers.base import MinioProvider, fixed_name
-from providers.errors import admin_error_code
-
-_ALREADY = ("XMinioAdminPolicyChangeAlreadyApplied",)
+from providers.errors import is_already_applied, is_gone
 
 
 def attached_policies(user_info: dict[str, Any]) -> list[str]:
@@ -31,7 +29,7 @@ class PolicyAttachmentProvider(MinioProvider):
         try:
             info: dict[str, Any] = json.loads(self.clients.admin.user_info(user))
         except sdk.MinioAdminException as error:
-            if admin_error_code(error) == "XMinioAdminNoSuchUser":
+            if is_gone(error, "user"):
                 return None
             raise
         return info
@@ -45,7 +43,7 @@ class PolicyAttachmentProvider(MinioProvider):
         try:
             admin.attach_policy([policy], user=user)
         except sdk.MinioAdminException as error:
-            if admin_error_code(error) not in _ALREADY:
+            if not is_already_applied(error):
                 raise
         if detach:
             admin.detach_policy(detach, user=user)
@@ -90,7 +88,7 @@ class PolicyAttachmentProvider(MinioProvider):
                 admin.detach_policy([policy], user=user)
             except sdk.MinioAdminException as error:
                 # The user went away meanwhile (its own delete, in a replace of both): nothing is attached.
-                if admin_error_code(error) != "XMinioAdminNoSuchUser":
+                if not is_gone(error, "user"):
                     raise
             finally:
                 if disabled:

@@ -21,7 +21,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
 from providers.base import MinioProvider, fixed_name, is_known
-from providers.errors import ProviderError, admin_error_code
+from providers.errors import ProviderError, is_gone
 from providers.iam_policy import policy_from_info
 from providers.identity import (
     access_keys,
@@ -49,7 +49,7 @@ class UserProvider(MinioProvider):
         try:
             info: dict[str, Any] = json.loads(self.clients.admin.user_info(name))
         except sdk.MinioAdminException as error:
-            if admin_error_code(error) == "XMinioAdminNoSuchUser":
+            if is_gone(error, "user"):
                 return None
             raise
         return info
@@ -170,7 +170,7 @@ class UserProvider(MinioProvider):
             try:
                 self.clients.admin.user_remove(id_)
             except sdk.MinioAdminException as error:
-                if admin_error_code(error) != "XMinioAdminNoSuchUser":
+                if not is_gone(error, "user"):
                     raise
             release(self.clients.s3, props["bucket"], KIND, id_)
 
