@@ -9,9 +9,9 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider, fixed_name, is_known
+from providers.base import fixed_name
 from providers.errors import ProviderError, admin_error_code, is_gone
-from providers.ownership import claim, claimed_by, release, stack_owner, taken_message
+from providers.ownership import ClaimingProvider, claim, release, stack_owner
 from providers.policy_document import canonical_policy_text, same_policy
 
 KIND = "policy"
@@ -24,7 +24,9 @@ def policy_from_info(info: str) -> dict[str, Any]:
     return inner if isinstance(inner, dict) else parsed
 
 
-class IamPolicyProvider(MinioProvider):
+class IamPolicyProvider(ClaimingProvider):
+    kind = KIND
+
     def _stored(self, name: str) -> str | None:
         try:
             info = self.clients.admin.policy_info(name)
@@ -34,20 +36,8 @@ class IamPolicyProvider(MinioProvider):
             raise
         return canonical_policy_text(policy_from_info(info), identity=True)
 
-    def _taken(self, props: dict[str, Any]) -> bool:
-        name = props["name"]
-        if props.get("adopt") or self._stored(name) is None:
-            return False
-        return bool(claimed_by(self.clients.s3, props["bucket"], KIND, name) != props["owner"])
-
-    def check_inputs(self, olds: dict[str, Any], news: dict[str, Any]) -> str | None:
-        name = news["name"]
-        if olds.get("name") == name or not is_known(name) or not is_known(news.get("bucket")):
-            return None
-        with self.calling(f"looking up policy {name!r}"):
-            if self._taken(news):
-                return taken_message("policy", name, self.settings.endpoint_url)
-        return None
+    def existing(self, name: str) -> str | None:
+        return self._stored(name)
 
     def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
         name = props["name"]
@@ -58,8 +48,7 @@ class IamPolicyProvider(MinioProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         with self.calling(f"creating policy {props['name']!r}"):
-            if self._taken(props):
-                raise ProviderError(taken_message("policy", props["name"], self.settings.endpoint_url))
+            self.refuse_if_taken(props)
         return CreateResult(props["name"], self._apply(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

@@ -5,7 +5,6 @@ Uses MinIO's attach/detach calls (not the deprecated replace-all ``policy_set``)
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pulumi
@@ -14,6 +13,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 from providers import sdk
 from providers.base import MinioProvider, fixed_name
 from providers.errors import is_already_applied, is_gone
+from providers.identity import user_info
 
 
 def attached_policies(user_info: dict[str, Any]) -> list[str]:
@@ -25,17 +25,8 @@ def attached_policies(user_info: dict[str, Any]) -> list[str]:
 class PolicyAttachmentProvider(MinioProvider):
     key_property = "user"
 
-    def _info(self, user: str) -> dict[str, Any] | None:
-        try:
-            info: dict[str, Any] = json.loads(self.clients.admin.user_info(user))
-        except sdk.MinioAdminException as error:
-            if is_gone(error, "user"):
-                return None
-            raise
-        return info
-
     def _attached(self, user: str) -> list[str] | None:
-        info = self._info(user)
+        info = user_info(self.clients.admin, user)
         return None if info is None else attached_policies(info)
 
     def _attach(self, user: str, policy: str, detach: list[str]) -> None:
@@ -76,7 +67,7 @@ class PolicyAttachmentProvider(MinioProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         user, policy = props["user"], props["policy"]
         with self.calling(f"detaching policy {policy!r} from user {user!r}"):
-            info = self._info(user)
+            info = user_info(self.clients.admin, user)
             if info is None or policy not in attached_policies(info):
                 return
             admin = self.clients.admin

@@ -12,7 +12,6 @@ even then only when its rights stay inside the cache bucket (``identity.reach_ou
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
@@ -20,8 +19,8 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider, fixed_name, is_known
-from providers.errors import ProviderError, is_gone
+from providers.base import fixed_name
+from providers.errors import is_gone
 from providers.iam_policy import policy_from_info
 from providers.identity import (
     access_keys,
@@ -30,8 +29,9 @@ from providers.identity import (
     revoke_sts,
     secret_matches,
     user_groups,
+    user_info,
 )
-from providers.ownership import claim, claimed_by, release, stack_owner, taken_message
+from providers.ownership import ClaimingProvider, claim, release, stack_owner
 from providers.policy_attachment import attached_policies
 
 KIND = "user"
@@ -44,28 +44,16 @@ def new_secret() -> str:
     return secrets.token_urlsafe(30)
 
 
-class UserProvider(MinioProvider):
-    def _info(self, name: str) -> dict[str, Any] | None:
-        try:
-            info: dict[str, Any] = json.loads(self.clients.admin.user_info(name))
-        except sdk.MinioAdminException as error:
-            if is_gone(error, "user"):
-                return None
-            raise
-        return info
+class UserProvider(ClaimingProvider):
+    kind = KIND
 
-    def _claimed(self, props: dict[str, Any]) -> bool:
-        return bool(claimed_by(self.clients.s3, props["bucket"], KIND, props["name"]) == props["owner"])
+    def existing(self, name: str) -> dict[str, Any] | None:
+        return user_info(self.clients.admin, name)
 
-    def _refusal(self, props: dict[str, Any]) -> str | None:
-        """Why this stack may not make or take the user: it exists, is not ours, and cannot be adopted."""
+    def adoption_refusal(self, props: dict[str, Any], existing: dict[str, Any]) -> str | None:
+        """A user made by hand is adopted only when its rights stay inside the cache bucket."""
         name = props["name"]
-        info = self._info(name)
-        if info is None or self._claimed(props):
-            return None
-        if not props.get("adopt"):
-            return taken_message("user", name, self.settings.endpoint_url)
-        reach = self._reach_outside(info, props["bucket"])
+        reach = self._reach_outside(existing, props["bucket"])
         if reach is None:
             return None
         return (
@@ -84,19 +72,11 @@ class UserProvider(MinioProvider):
                 return f"its policy {policy!r} allows {reach}"
         return None
 
-    def check_inputs(self, olds: dict[str, Any], news: dict[str, Any]) -> str | None:
-        name = news["name"]
-        if olds.get("name") == name or not is_known(name) or not is_known(news.get("bucket")):
-            return None
-        with self.calling(f"looking up user {name!r}"):
-            return self._refusal(news)
-
     def create(self, props: dict[str, Any]) -> CreateResult:
         name, bucket = props["name"], props["bucket"]
         with self.calling(f"creating user {name!r}"):
-            if refusal := self._refusal(props):
-                raise ProviderError(refusal)
-            claimed_before = self._claimed(props)
+            self.refuse_if_taken(props)
+            claimed_before = self.claimed(props)
             claim(self.clients.s3, bucket, KIND, name, props["owner"])
             try:
                 secret = new_secret()
@@ -112,7 +92,7 @@ class UserProvider(MinioProvider):
 
     def _state(self, name: str, secret: str | None, bucket: str) -> dict[str, Any] | None:
         """What MinIO says of the user now: the fields of ``CLEAN``; ``None`` when there is no such user."""
-        info = self._info(name)
+        info = user_info(self.clients.admin, name)
         if info is None:
             return None
         enabled = info.get("status") == "enabled"
