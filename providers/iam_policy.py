@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import fixed_name
+from providers.base import Props, differ, fixed_name, replaced
 from providers.errors import ProviderError, admin_error_code, is_gone
-from providers.ownership import ClaimingProvider, claim, release, stack_owner
+from providers.ownership import ClaimingProvider, stack_owner
 from providers.policy_document import canonical_policy_text, same_policy
 
 KIND = "policy"
@@ -24,8 +26,22 @@ def policy_from_info(info: str) -> dict[str, Any]:
     return inner if isinstance(inner, dict) else parsed
 
 
+@dataclass(frozen=True, kw_only=True)
+class IamPolicyProps(Props):
+    """MinIO policy ``name`` with document ``policy`` (JSON), claimed on ``bucket`` by stack ``owner``."""
+
+    name: str
+    policy: str
+    bucket: str
+    owner: str
+    adopt: bool = False
+
+
 class IamPolicyProvider(ClaimingProvider):
     kind = KIND
+
+    def claimant(self, values: Mapping[str, Any]) -> IamPolicyProps:
+        return IamPolicyProps.from_inputs(values)
 
     def _stored(self, name: str) -> str | None:
         try:
@@ -40,16 +56,17 @@ class IamPolicyProvider(ClaimingProvider):
         return self._stored(name)
 
     def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
-        name = props["name"]
-        with self.calling(f"writing policy {name!r}"):
-            claim(self.clients.s3, props["bucket"], KIND, name, props["owner"])
-            self.clients.admin.policy_add(name, policy=json.loads(props["policy"]))
-            return {**props, "policy": self._stored(name)}
+        wanted = IamPolicyProps.from_inputs(props)
+        with self.calling(f"writing policy {wanted.name!r}"):
+            self.claim(wanted)
+            self.clients.admin.policy_add(wanted.name, policy=json.loads(wanted.policy))
+            return {**props, "policy": self._stored(wanted.name)}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        with self.calling(f"creating policy {props['name']!r}"):
-            self.refuse_if_taken(props)
-        return CreateResult(props["name"], self._apply(props))
+        wanted = IamPolicyProps.from_inputs(props)
+        with self.calling(f"creating policy {wanted.name!r}"):
+            self.refuse_if_taken(wanted)
+        return CreateResult(wanted.name, self._apply(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with self.calling(f"reading policy {id_!r}"):
@@ -59,10 +76,10 @@ class IamPolicyProvider(ClaimingProvider):
         return ReadResult(id_, {**props, "name": id_, "policy": stored})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = ["name"] if olds.get("name") != news.get("name") else []
+        replaces = replaced(olds, news, "name")
         changed = (
             bool(replaces)
-            or olds.get("bucket") != news.get("bucket")
+            or differ(olds, news, "bucket")
             or not same_policy(olds.get("policy"), news.get("policy"), identity=True)
         )
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
@@ -83,7 +100,7 @@ class IamPolicyProvider(ClaimingProvider):
                     ) from None
                 if not is_gone(error, "policy"):
                     raise
-            release(self.clients.s3, props["bucket"], KIND, id_)
+            self.release(IamPolicyProps.from_inputs(props).bucket, id_)
 
 
 class IamPolicy(pulumi.dynamic.Resource, module="minio", name="IamPolicy"):
@@ -102,11 +119,7 @@ class IamPolicy(pulumi.dynamic.Resource, module="minio", name="IamPolicy"):
         adopt: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {
-            "name": policy_name,
-            "policy": policy,
-            "bucket": bucket,
-            "owner": stack_owner(),
-            "adopt": adopt,
-        }
-        super().__init__(IamPolicyProvider(), name, props, fixed_name(opts))
+        props = IamPolicyProps(
+            name=policy_name, policy=policy, bucket=bucket, owner=stack_owner(), adopt=adopt
+        )
+        super().__init__(IamPolicyProvider(), name, props.inputs(), fixed_name(opts))

@@ -9,7 +9,8 @@ the base of the providers of such things: the one place that decides whether a c
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
 
 from providers import sdk
 from providers.base import MinioProvider, is_known
@@ -91,6 +92,19 @@ def taken_message(kind: str, name: str, endpoint: str) -> str:
     )
 
 
+class Claimant(Protocol):
+    """The props of a thing claimed on a bucket: its name, the bucket, the claiming stack, adopt or not."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def adopt(self) -> bool: ...
+
+
 class ClaimingProvider(MinioProvider):
     """A provider of a MinIO thing that has no tags (a user, a policy), claimed by name on its bucket's tags.
 
@@ -102,37 +116,45 @@ class ClaimingProvider(MinioProvider):
     #: The claim's kind, and the word for the thing in messages (``"user"``, ``"policy"``).
     kind: ClassVar[str]
 
+    def claimant(self, values: Mapping[str, Any]) -> Claimant:
+        """The kind's props read from the engine's inputs (``UserProps.from_inputs``…)."""
+        raise NotImplementedError
+
     def existing(self, name: str) -> Any | None:
         """What MinIO holds under ``name`` (``None``: nothing)."""
         raise NotImplementedError
 
-    def adoption_refusal(self, props: dict[str, Any], existing: Any) -> str | None:
+    def adoption_refusal(self, props: Claimant, existing: Any) -> str | None:
         """Why ``existing``, made by hand, may not be adopted (``None``: it may)."""
         return None
 
-    def claimed(self, props: dict[str, Any]) -> bool:
+    def claimed(self, props: Claimant) -> bool:
         """Whether this stack claimed the name on the bucket (made it, or began to)."""
-        owner = claimed_by(self.clients.s3, props["bucket"], self.kind, props["name"])
-        return bool(owner == props["owner"])
+        return claimed_by(self.clients.s3, props.bucket, self.kind, props.name) == props.owner
 
-    def refusal(self, props: dict[str, Any]) -> str | None:
+    def claim(self, props: Claimant) -> None:
+        claim(self.clients.s3, props.bucket, self.kind, props.name, props.owner)
+
+    def release(self, bucket: str, name: str) -> None:
+        release(self.clients.s3, bucket, self.kind, name)
+
+    def refusal(self, props: Claimant) -> str | None:
         """Why this stack may not make or take the thing: it exists, is not ours, and cannot be adopted."""
-        name = props["name"]
-        existing = self.existing(name)
+        existing = self.existing(props.name)
         if existing is None or self.claimed(props):
             return None
-        if not props.get("adopt"):
-            return taken_message(self.kind, name, self.settings.endpoint_url)
+        if not props.adopt:
+            return taken_message(self.kind, props.name, self.settings.endpoint_url)
         return self.adoption_refusal(props, existing)
 
-    def refuse_if_taken(self, props: dict[str, Any]) -> None:
+    def refuse_if_taken(self, props: Claimant) -> None:
         """``refusal`` raised as the one line ``create`` stops with."""
         if refusal := self.refusal(props):
             raise ProviderError(refusal)
 
     def check_inputs(self, olds: dict[str, Any], news: dict[str, Any]) -> str | None:
-        name = news["name"]
-        if olds.get("name") == name or not is_known(name) or not is_known(news.get("bucket")):
+        wanted = self.claimant(news)
+        if olds.get("name") == wanted.name or not is_known(wanted.name) or not is_known(wanted.bucket):
             return None
-        with self.calling(f"looking up {self.kind} {name!r}"):
-            return self.refusal(news)
+        with self.calling(f"looking up {self.kind} {wanted.name!r}"):
+            return self.refusal(wanted)
