@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
-from minio.credentials.providers import StaticProvider
 from minio.minioadmin import MinioAdmin
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 from pulumi.dynamic.config import Config
@@ -188,9 +187,12 @@ def by_hand(minio: MinioServer) -> Any:
 
 @pytest.fixture(scope="module")
 def admin_by_hand(minio: MinioServer) -> MinioAdmin:
-    """The MinIO admin SDK as the root user, with its own connections (``mc admin`` by hand)."""
-    credentials = StaticProvider(minio.credentials.user, minio.credentials.password)
-    return MinioAdmin(endpoint=minio.address, credentials=credentials, secure=False)
+    """The MinIO admin SDK as the root user (``mc admin`` by hand): the devtools' root clients.
+
+    They are the providers' own client object for these settings; the SDK keeps nothing between
+    admin requests, so what it reads is what MinIO holds, whoever else uses it.
+    """
+    return minio.root_clients().admin
 
 
 @pytest.fixture
