@@ -25,8 +25,8 @@ from pulumi.dynamic import DiffResult, ResourceProvider
 from components.bucket import lifecycle_rule
 from components.expiry import expiry_rules
 from components.policies import anonymous_download_policy, reader_policy, state_policy, to_json, writer_policy
-from components.signing_key import _NixSigningKeyProvider
-from providers.base import UNKNOWN
+from components.signing_key import NixSigningKeyProps, _NixSigningKeyProvider
+from providers.base import UNKNOWN, Props
 from providers.bucket import BucketProps, BucketProvider
 from providers.bucket_object import BucketObjectProps, BucketObjectProvider
 from providers.bucket_policy import BucketPolicyProps, BucketPolicyProvider
@@ -439,16 +439,52 @@ def test_a_current_key_not_known_yet_is_an_update() -> None:
 # --- signing key -------------------------------------------------------------------------------------
 
 
+KEY_STATE = {"key_name": "cache-1", "public_key": "cache-1:cHVi", "secret_key": "cache-1:c2Vj"}
+
+
 def test_signing_key_unchanged_is_no_change() -> None:
-    olds = {"key_name": "cache-1", "public_key": "cache-1:cHVi", "secret_key": "cache-1:c2Vj"}
-    assert_no_change(_NixSigningKeyProvider(), olds, {"key_name": "cache-1"})
+    news = NixSigningKeyProps(key_name="cache-1").inputs()
+    assert_no_change(_NixSigningKeyProvider(), KEY_STATE, news)
 
 
 def test_signing_key_of_another_name_is_a_replacement() -> None:
     """Rotating the key (a new name) makes a new key before the old one goes."""
-    olds = {"key_name": "cache-1", "public_key": "cache-1:cHVi", "secret_key": "cache-1:c2Vj"}
-    news = {"key_name": "cache-2"}
-    assert_replace(_NixSigningKeyProvider(), olds, news, "key_name", delete_first=False)
+    news = NixSigningKeyProps(key_name="cache-2").inputs()
+    assert_replace(_NixSigningKeyProvider(), KEY_STATE, news, "key_name", delete_first=False)
+
+
+# --- the props classes: what a Resource sends is what its provider reads back --------------------------
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        BucketProps(bucket=BUCKET, owner=OWNER, adopt=True),
+        BucketPolicyProps(bucket=BUCKET, policy=""),
+        LifecycleProps(bucket=BUCKET, rules=[{"id": "nar", "prefix": "nar/", "days": 31}]),
+        BucketObjectProps(bucket=BUCKET, key="k", content="c", content_type="text/plain"),
+        UserProps(name="nixbuilder", bucket=BUCKET, owner=OWNER),
+        IamPolicyProps(name="p", policy="{}", bucket=BUCKET, owner=OWNER, adopt=True),
+        PolicyAttachmentProps(user="nixbuilder", policy="p"),
+        ServedCheckProps[str](url="u", expected="e", cacert_file="/ca.pem", insecure=False),
+        ServedCheckProps(
+            url="u", expected="e", cacert_file=None, insecure=True, reader="r", reader_secret="s"
+        ),
+        TrustedKeysProps(current=NEW_KEY, retired=["cache-1"]),
+        NixSigningKeyProps(key_name="cache-1"),
+    ],
+    ids=lambda props: type(props).__name__,
+)
+def test_props_read_back_from_their_inputs_and_from_the_outputs(props: Props) -> None:
+    """``from_inputs`` of ``inputs()`` is the same props, and so is it of the outputs (more names).
+
+    The engine leaves out every property whose value is ``None`` (seen with the real CLI: a served
+    check without ``cacert_file``), so the props read back from what is left, too.
+    """
+    assert type(props).from_inputs(props.inputs()) == props
+    assert type(props).from_inputs({**props.inputs(), "an_output": 1}) == props
+    sent = {name: value for name, value in props.inputs().items() if value is not None}
+    assert type(props).from_inputs(sent) == props
 
 
 # --- the pure helpers behind read: normalised so that a diff is a change of meaning ----------------------
