@@ -15,7 +15,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Generic
 
 import pulumi
@@ -198,15 +198,12 @@ class ServedCheck(pulumi.dynamic.Resource, module="http", name="ServedCheck"):
         reader: ReaderAccess | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: ServedCheckProps[pulumi.Input[str]] = ServedCheckProps(
+        props = ServedCheckProps[pulumi.Input[str]](
             url=url, expected=expected, cacert_file=cacert_file, insecure=insecure
         )
         if reader is not None:
-            props = ServedCheckProps(
-                url=url,
-                expected=expected,
-                cacert_file=cacert_file,
-                insecure=insecure,
+            props = replace(
+                props,
                 reader=reader.access_key,
                 reader_secret=reader.secret_key,
                 server=reader.server,
