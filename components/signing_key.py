@@ -9,20 +9,30 @@ protected, since protection would block exactly that replacement; the data it si
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Generic
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
 
 from components.nix_keys import NixKeyPair, generate_key_pair
+from providers.base import In, Props
 from providers.trusted_keys import TrustedKeys
+
+
+@dataclass(frozen=True, kw_only=True)
+class NixSigningKeyProps(Props, Generic[In]):
+    """A key named ``key_name``; a new name is a new key."""
+
+    key_name: In
+    #: Outputs the provider makes (``secret_key`` is always secret).
+    fixed: ClassVar[dict[str, Any]] = {"public_key": None, "secret_key": None}
 
 
 class _NixSigningKeyProvider(ResourceProvider):
     """Makes the key with PyNaCl inside the engine's dynamic provider, so it never touches argv or logs."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        pair = generate_key_pair(props["key_name"])
+        pair = generate_key_pair(NixSigningKeyProps[str].from_inputs(props).key_name)
         outs = {"key_name": pair.name, "public_key": pair.public_key, "secret_key": pair.secret_key}
         return CreateResult(id_=pair.name, outs=outs)
 
@@ -47,7 +57,7 @@ class NixSigningKeyResource(pulumi.dynamic.Resource):
         super().__init__(
             _NixSigningKeyProvider(),
             name,
-            {"key_name": key_name, "public_key": None, "secret_key": None},
+            NixSigningKeyProps(key_name=key_name).inputs(),
             pulumi.ResourceOptions.merge(opts, secret_opts),
         )
 

@@ -28,6 +28,7 @@ from minio.error import MinioAdminException
 from components.policies import state_policy
 from devtools.minio_server import MinioServer, RootCredentials, refuse_to_leave_the_machine
 from devtools.toolchain import ROOT
+from providers.errors import is_already_applied
 
 STATE_BUCKET = "pulumi-state"
 STATE_USER = "pulumi-state"
@@ -87,7 +88,7 @@ def ensure_state_backend(
     try:
         admin.attach_policy([policy], user=user)
     except MinioAdminException as error:
-        if "XMinioAdminPolicyChangeAlreadyApplied" not in str(error):
+        if not is_already_applied(error):
             raise
     # Exactly that one policy: anything attached by hand is taken off again.
     attached = json.loads(admin.user_info(user)).get("policyName") or ""

@@ -1,4 +1,4 @@
-"""What every MinIO provider shares: settings from the stack config, the clients, plain errors, a preflight.
+"""What the providers share: typed props, diff helpers; settings, clients, plain errors and a preflight.
 
 Provider objects are pickled into the state before ``configure`` runs, so they hold no fields there;
 ``settings`` is set only inside the provider process.
@@ -7,9 +7,10 @@ Provider objects are pickled into the state before ``configure`` runs, so they h
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import fields
+from typing import Any, ClassVar, Self, TypeVar
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, ResourceProvider
@@ -21,6 +22,9 @@ from providers.errors import ProviderError, describe, show_provider_errors_plain
 #: The value the engine passes for an input that is not known yet (during preview).
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
+#: A field that is a ``pulumi.Input`` (maybe an ``Output``) in the program, its plain value in the provider.
+In = TypeVar("In", covariant=True)
+
 _preflight: dict[MinioSettings, str | None] = {}
 _preflight_lock = threading.Lock()
 
@@ -28,6 +32,40 @@ _preflight_lock = threading.Lock()
 def is_known(value: Any) -> bool:
     """False for an input that is not known yet (the engine's marker, or the SDK's ``Unknown``)."""
     return not isinstance(value, Unknown) and value != UNKNOWN
+
+
+class Props:
+    """Base of each resource's props: a frozen, keyword-only dataclass, the one spelling of its inputs.
+
+    The Resource class sends ``inputs()``; its provider reads them back with ``from_inputs`` (from the
+    engine's inputs, or from the stored outputs, which carry the same names), and so do the tests. These
+    names are stored in every stack's state: renaming a field changes every resource. The engine drops a
+    property whose value is ``None`` on its way to the provider, so a field that may be ``None`` must
+    default to ``None``.
+    """
+
+    #: Sent beside the fields, the same for every resource of the kind: output-only properties as
+    #: ``None`` (so that the Resource has them as attributes) and desired states read back by ``read``.
+    fixed: ClassVar[Mapping[str, Any]] = {}
+
+    def inputs(self) -> dict[str, Any]:
+        """The engine's input dict."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, **self.fixed}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_inputs(cls, values: Mapping[str, Any]) -> Self:
+        """The props in an engine dict: other names (outputs) are ignored, missing fields get defaults."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})  # type: ignore[arg-type]
+
+
+def replaced(olds: Mapping[str, Any], news: Mapping[str, Any], *names: str) -> list[str]:
+    """Which of ``names`` differ between the state and the inputs: for ``DiffResult.replaces``."""
+    return [name for name in names if olds.get(name) != news.get(name)]
+
+
+def differ(olds: Mapping[str, Any], news: Mapping[str, Any], *names: str) -> bool:
+    """Whether any of ``names`` differs between the state and the inputs."""
+    return any(olds.get(name) != news.get(name) for name in names)
 
 
 def fixed_name(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:

@@ -8,13 +8,14 @@ and a delete whose generation is no longer the bucket's leaves the bucket to its
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider, is_known
+from providers.base import MinioProvider, Props, differ, is_known, replaced
 from providers.errors import ProviderError
 from providers.ownership import (
     GENERATION_TAG,
@@ -30,26 +31,39 @@ from providers.ownership import (
 _COUNT_LIMIT = 1000
 
 
+@dataclass(frozen=True, kw_only=True)
+class BucketProps(Props):
+    """A bucket ``bucket`` marked as ``owner``'s (a stack); ``adopt`` takes over one made by hand."""
+
+    bucket: str
+    owner: str
+    adopt: bool = False
+    #: Which create made the bucket now: an output, read from the bucket's tags.
+    fixed: ClassVar[dict[str, Any]] = {"generation": None}
+
+
 class BucketProvider(MinioProvider):
     key_property = "bucket"
 
     def check_inputs(self, olds: dict[str, Any], news: dict[str, Any]) -> str | None:
-        bucket = news["bucket"]
-        if olds.get("bucket") == bucket or not is_known(bucket) or news.get("adopt"):
+        wanted = BucketProps.from_inputs(news)
+        bucket = wanted.bucket
+        if olds.get("bucket") == bucket or not is_known(bucket) or wanted.adopt:
             return None
         with self.calling(f"looking up bucket {bucket!r}"):
             s3 = self.clients.s3
-            if s3.bucket_exists(bucket) and bucket_owner(s3, bucket) != news["owner"]:
+            if s3.bucket_exists(bucket) and bucket_owner(s3, bucket) != wanted.owner:
                 return taken_message("bucket", bucket, self.settings.endpoint_url)
         return None
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        bucket, owner = props["bucket"], props["owner"]
+        wanted = BucketProps.from_inputs(props)
+        bucket, owner = wanted.bucket, wanted.owner
         with self.calling(f"creating bucket {bucket!r}"):
             s3 = self.clients.s3
             if s3.bucket_exists(bucket):
                 # Ours from an interrupted run, or taken over on purpose: anything else is refused.
-                if bucket_owner(s3, bucket) != owner and not props.get("adopt"):
+                if bucket_owner(s3, bucket) != owner and not wanted.adopt:
                     raise ProviderError(taken_message("bucket", bucket, self.settings.endpoint_url))
             else:
                 try:
@@ -77,14 +91,15 @@ class BucketProvider(MinioProvider):
             return ReadResult(id_, self._outs(id_, props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = ["bucket"] if olds.get("bucket") != news.get("bucket") else []
-        changed = bool(replaces) or olds.get("owner") != news.get("owner")
+        replaces = replaced(olds, news, "bucket")
+        changed = bool(replaces) or differ(olds, news, "owner")
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=False)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         with self.calling(f"marking bucket {id_!r} as this stack's"):
             generation = olds.get("generation") or secrets.token_hex(8)
-            update_tags(self.clients.s3, id_, {STACK_TAG: news["owner"], GENERATION_TAG: generation})
+            owner = BucketProps.from_inputs(news).owner
+            update_tags(self.clients.s3, id_, {STACK_TAG: owner, GENERATION_TAG: generation})
             return UpdateResult(self._outs(id_, {**news, "generation": generation}))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -120,5 +135,5 @@ class Bucket(pulumi.dynamic.Resource, module="minio", name="Bucket"):
     def __init__(
         self, name: str, *, bucket: str, adopt: bool = False, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        props = {"bucket": bucket, "owner": stack_owner(), "adopt": adopt, "generation": None}
-        super().__init__(BucketProvider(), name, props, opts)
+        props = BucketProps(bucket=bucket, owner=stack_owner(), adopt=adopt)
+        super().__init__(BucketProvider(), name, props.inputs(), opts)

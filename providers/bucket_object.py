@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider, fixed_name
+from providers.base import In, MinioProvider, Props, differ, fixed_name, replaced
+from providers.errors import ProviderError, is_gone
 
 #: Bytes read back to compare; the objects this provider owns are a few lines long.
 _READ_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class BucketObjectProps(Props, Generic[In]):
+    """Object ``key`` in bucket ``bucket`` holds exactly ``content``, served as ``content_type``."""
+
+    bucket: In
+    key: str
+    content: str
+    content_type: str
 
 
 class BucketObjectProvider(MinioProvider):
@@ -22,7 +34,7 @@ class BucketObjectProvider(MinioProvider):
         try:
             answer = self.clients.s3.get_object(bucket, key)
         except sdk.S3Error as error:
-            if error.code in ("NoSuchBucket", "NoSuchKey"):
+            if is_gone(error, "bucket", "object"):
                 return None
             raise
         try:
@@ -39,19 +51,25 @@ class BucketObjectProvider(MinioProvider):
         }
 
     def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
-        bucket, key = props["bucket"], props["key"]
+        wanted = BucketObjectProps[str].from_inputs(props)
+        bucket, key = wanted.bucket, wanted.key
         with self.calling(f"writing {key!r} in bucket {bucket!r}"):
-            data = props["content"].encode()
+            data = wanted.content.encode()
             self.clients.s3.put_object(
-                bucket, key, io.BytesIO(data), len(data), content_type=props["content_type"]
+                bucket, key, io.BytesIO(data), len(data), content_type=wanted.content_type
             )
             stored = self._stored(bucket, key)
         if stored is None:
-            raise RuntimeError(f"{key!r} vanished right after it was written")
+            # Deleted (or the bucket with it) between the write and the read: say so, not "internal error".
+            raise ProviderError(
+                f"{key!r} in bucket {bucket!r} at {self.settings.endpoint_url} vanished right after it was "
+                "written: something else deletes it (a lifecycle rule made by hand?); check, then run again"
+            )
         return stored
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(f"{props['bucket']}/{props['key']}", self._apply(props))
+        wanted = BucketObjectProps[str].from_inputs(props)
+        return CreateResult(f"{wanted.bucket}/{wanted.key}", self._apply(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         bucket, key = props.get("bucket") or id_.split("/", 1)[0], props.get("key") or id_.split("/", 1)[1]
@@ -60,19 +78,20 @@ class BucketObjectProvider(MinioProvider):
         return ReadResult(id_, stored) if stored is not None else ReadResult(None, {})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [k for k in ("bucket", "key") if olds.get(k) != news.get(k)]
-        changed = bool(replaces) or any(olds.get(k) != news.get(k) for k in ("content", "content_type"))
+        replaces = replaced(olds, news, "bucket", "key")
+        changed = bool(replaces) or differ(olds, news, "content", "content_type")
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(self._apply(news))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        with self.calling(f"deleting {props.get('key')!r} in bucket {props.get('bucket')!r}"):
+        stored = BucketObjectProps[str].from_inputs(props)
+        with self.calling(f"deleting {stored.key!r} in bucket {stored.bucket!r}"):
             try:
-                self.clients.s3.remove_object(props["bucket"], props["key"])
+                self.clients.s3.remove_object(stored.bucket, stored.key)
             except sdk.S3Error as error:
-                if error.code not in ("NoSuchBucket", "NoSuchKey"):
+                if not is_gone(error, "bucket", "object"):
                     raise
 
 
@@ -92,5 +111,5 @@ class BucketObject(pulumi.dynamic.Resource, module="minio", name="BucketObject")
         content_type: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {"bucket": bucket, "key": key, "content": content, "content_type": content_type}
-        super().__init__(BucketObjectProvider(), name, props, fixed_name(opts))
+        props = BucketObjectProps(bucket=bucket, key=key, content=content, content_type=content_type)
+        super().__init__(BucketObjectProvider(), name, props.inputs(), fixed_name(opts))

@@ -6,17 +6,25 @@ policy added by hand (``mc anonymous set public``) is drift that ``up`` removes.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider, fixed_name
+from providers.base import In, MinioProvider, Props, fixed_name, replaced
 from providers.bucket_lock import bucket_settings_lock
+from providers.errors import is_gone
 from providers.policy_document import canonical_policy_text, same_policy
 
-_GONE = ("NoSuchBucket", "NoSuchBucketPolicy")
+
+@dataclass(frozen=True, kw_only=True)
+class BucketPolicyProps(Props, Generic[In]):
+    """The policy of bucket ``bucket``: a JSON document, or ``""`` for none."""
+
+    bucket: In
+    policy: str
 
 
 class BucketPolicyProvider(MinioProvider):
@@ -27,9 +35,9 @@ class BucketPolicyProvider(MinioProvider):
         try:
             return canonical_policy_text(self.clients.s3.get_bucket_policy(bucket))
         except sdk.S3Error as error:
-            if error.code == "NoSuchBucketPolicy":
+            if is_gone(error, "bucket policy"):
                 return ""
-            if error.code == "NoSuchBucket":
+            if is_gone(error, "bucket"):
                 return None
             raise
 
@@ -37,7 +45,7 @@ class BucketPolicyProvider(MinioProvider):
         try:
             self.clients.s3.delete_bucket_policy(bucket)
         except sdk.S3Error as error:
-            if error.code not in _GONE:
+            if not is_gone(error, "bucket", "bucket policy"):
                 raise
 
     def _apply(self, bucket: str, policy: str) -> dict[str, Any]:
@@ -49,7 +57,8 @@ class BucketPolicyProvider(MinioProvider):
             return {"bucket": bucket, "policy": self._stored(bucket)}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(props["bucket"], self._apply(props["bucket"], props["policy"]))
+        wanted = BucketPolicyProps[str].from_inputs(props)
+        return CreateResult(wanted.bucket, self._apply(wanted.bucket, wanted.policy))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with self.calling(f"reading the policy of bucket {id_!r}"):
@@ -59,12 +68,12 @@ class BucketPolicyProvider(MinioProvider):
         return ReadResult(id_, {"bucket": id_, "policy": stored})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = ["bucket"] if olds.get("bucket") != news.get("bucket") else []
+        replaces = replaced(olds, news, "bucket")
         changed = bool(replaces) or not same_policy(olds.get("policy"), news.get("policy"))
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._apply(id_, news["policy"]))
+        return UpdateResult(self._apply(id_, BucketPolicyProps[str].from_inputs(news).policy))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         with self.calling(f"removing the policy of bucket {id_!r}"), bucket_settings_lock(id_):
@@ -85,4 +94,5 @@ class BucketPolicy(pulumi.dynamic.Resource, module="minio", name="BucketPolicy")
         policy: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(BucketPolicyProvider(), name, {"bucket": bucket, "policy": policy}, fixed_name(opts))
+        props = BucketPolicyProps(bucket=bucket, policy=policy)
+        super().__init__(BucketPolicyProvider(), name, props.inputs(), fixed_name(opts))

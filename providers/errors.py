@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, Literal
 
 from providers import sdk
 from providers.connection import MinioSettings
@@ -32,6 +32,42 @@ def admin_error_code(error: sdk.MinioAdminException) -> str:
     except (ValueError, AttributeError):
         code = None
     return str(code or status)
+
+
+#: What can be gone from MinIO, and the error codes that say it is (S3 and admin answers alike).
+Gone = Literal["bucket", "object", "bucket policy", "lifecycle", "user", "policy"]
+GONE_CODES: dict[Gone, frozenset[str]] = {
+    "bucket": frozenset({"NoSuchBucket"}),
+    "object": frozenset({"NoSuchKey"}),
+    "bucket policy": frozenset({"NoSuchBucketPolicy"}),
+    "lifecycle": frozenset({"NoSuchLifecycleConfiguration"}),
+    "user": frozenset({"XMinioAdminNoSuchUser"}),
+    "policy": frozenset({"XMinioAdminNoSuchPolicy", "XMinioIAMNoSuchPolicy"}),
+}
+
+
+def error_code(error: BaseException) -> str | None:
+    """The code MinIO answered with, for an S3 or an admin error; ``None`` for anything else."""
+    if isinstance(error, sdk.S3Error):
+        return error.code
+    if isinstance(error, sdk.MinioAdminException):
+        return admin_error_code(error)
+    return None
+
+
+def is_gone(error: BaseException, what: Gone, *more: Gone) -> bool:
+    """Whether ``error`` says that one of the named things does not exist (the one rule for "already gone").
+
+    Naming the things matters: a bucket policy's read tells "no policy" (``"bucket policy"``) from "no
+    bucket" (``"bucket"``), and an error about something else is never taken for either.
+    """
+    code = error_code(error)
+    return code is not None and any(code in GONE_CODES[kind] for kind in (what, *more))
+
+
+def is_already_applied(error: BaseException) -> bool:
+    """Whether an admin policy change failed only because MinIO already had it (attaching twice)."""
+    return error_code(error) == "XMinioAdminPolicyChangeAlreadyApplied"
 
 
 def _credentials_hint(settings: MinioSettings, role: str | None) -> str:

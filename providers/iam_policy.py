@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider, fixed_name, is_known
-from providers.errors import ProviderError, admin_error_code
-from providers.ownership import claim, claimed_by, release, stack_owner, taken_message
+from providers.base import Props, differ, fixed_name, replaced
+from providers.errors import ProviderError, admin_error_code, is_gone
+from providers.ownership import ClaimingProvider, stack_owner
 from providers.policy_document import canonical_policy_text, same_policy
 
 KIND = "policy"
@@ -24,43 +26,47 @@ def policy_from_info(info: str) -> dict[str, Any]:
     return inner if isinstance(inner, dict) else parsed
 
 
-class IamPolicyProvider(MinioProvider):
+@dataclass(frozen=True, kw_only=True)
+class IamPolicyProps(Props):
+    """MinIO policy ``name`` with document ``policy`` (JSON), claimed on ``bucket`` by stack ``owner``."""
+
+    name: str
+    policy: str
+    bucket: str
+    owner: str
+    adopt: bool = False
+
+
+class IamPolicyProvider(ClaimingProvider):
+    kind = KIND
+
+    def claimant(self, values: Mapping[str, Any]) -> IamPolicyProps:
+        return IamPolicyProps.from_inputs(values)
+
     def _stored(self, name: str) -> str | None:
         try:
             info = self.clients.admin.policy_info(name)
         except sdk.MinioAdminException as error:
-            if admin_error_code(error) in ("XMinioAdminNoSuchPolicy", "XMinioIAMNoSuchPolicy"):
+            if is_gone(error, "policy"):
                 return None
             raise
         return canonical_policy_text(policy_from_info(info), identity=True)
 
-    def _taken(self, props: dict[str, Any]) -> bool:
-        name = props["name"]
-        if props.get("adopt") or self._stored(name) is None:
-            return False
-        return bool(claimed_by(self.clients.s3, props["bucket"], KIND, name) != props["owner"])
-
-    def check_inputs(self, olds: dict[str, Any], news: dict[str, Any]) -> str | None:
-        name = news["name"]
-        if olds.get("name") == name or not is_known(name) or not is_known(news.get("bucket")):
-            return None
-        with self.calling(f"looking up policy {name!r}"):
-            if self._taken(news):
-                return taken_message("policy", name, self.settings.endpoint_url)
-        return None
+    def existing(self, name: str) -> str | None:
+        return self._stored(name)
 
     def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
-        name = props["name"]
-        with self.calling(f"writing policy {name!r}"):
-            claim(self.clients.s3, props["bucket"], KIND, name, props["owner"])
-            self.clients.admin.policy_add(name, policy=json.loads(props["policy"]))
-            return {**props, "policy": self._stored(name)}
+        wanted = IamPolicyProps.from_inputs(props)
+        with self.calling(f"writing policy {wanted.name!r}"):
+            self.claim(wanted)
+            self.clients.admin.policy_add(wanted.name, policy=json.loads(wanted.policy))
+            return {**props, "policy": self._stored(wanted.name)}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        with self.calling(f"creating policy {props['name']!r}"):
-            if self._taken(props):
-                raise ProviderError(taken_message("policy", props["name"], self.settings.endpoint_url))
-        return CreateResult(props["name"], self._apply(props))
+        wanted = IamPolicyProps.from_inputs(props)
+        with self.calling(f"creating policy {wanted.name!r}"):
+            self.refuse_if_taken(wanted)
+        return CreateResult(wanted.name, self._apply(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with self.calling(f"reading policy {id_!r}"):
@@ -70,10 +76,10 @@ class IamPolicyProvider(MinioProvider):
         return ReadResult(id_, {**props, "name": id_, "policy": stored})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = ["name"] if olds.get("name") != news.get("name") else []
+        replaces = replaced(olds, news, "name")
         changed = (
             bool(replaces)
-            or olds.get("bucket") != news.get("bucket")
+            or differ(olds, news, "bucket")
             or not same_policy(olds.get("policy"), news.get("policy"), identity=True)
         )
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
@@ -86,16 +92,15 @@ class IamPolicyProvider(MinioProvider):
             try:
                 self.clients.admin.policy_remove(id_)
             except sdk.MinioAdminException as error:
-                code = admin_error_code(error)
-                if code == "XMinioIAMPolicyInUse":
+                if admin_error_code(error) == "XMinioIAMPolicyInUse":
                     raise ProviderError(
                         f"policy {id_!r} at {self.settings.endpoint_url} is still attached to a user or "
                         "group outside this stack; detach it "
                         f"(`mc admin policy detach ALIAS {id_} --user NAME`) and run the command again"
                     ) from None
-                if code not in ("XMinioAdminNoSuchPolicy", "XMinioIAMNoSuchPolicy"):
+                if not is_gone(error, "policy"):
                     raise
-            release(self.clients.s3, props["bucket"], KIND, id_)
+            self.release(IamPolicyProps.from_inputs(props).bucket, id_)
 
 
 class IamPolicy(pulumi.dynamic.Resource, module="minio", name="IamPolicy"):
@@ -114,11 +119,7 @@ class IamPolicy(pulumi.dynamic.Resource, module="minio", name="IamPolicy"):
         adopt: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {
-            "name": policy_name,
-            "policy": policy,
-            "bucket": bucket,
-            "owner": stack_owner(),
-            "adopt": adopt,
-        }
-        super().__init__(IamPolicyProvider(), name, props, fixed_name(opts))
+        props = IamPolicyProps(
+            name=policy_name, policy=policy, bucket=bucket, owner=stack_owner(), adopt=adopt
+        )
+        super().__init__(IamPolicyProvider(), name, props.inputs(), fixed_name(opts))

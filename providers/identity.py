@@ -15,7 +15,7 @@ from typing import Any
 
 from providers import sdk
 from providers.connection import MinioSettings, clients_for
-from providers.errors import admin_error_code
+from providers.errors import admin_error_code, is_gone
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,17 @@ class _AdminCommand:
 
 _LIST_ACCESS_KEYS = _AdminCommand("list-access-keys-bulk")
 _REVOKE_TOKENS = _AdminCommand("revoke-tokens/builtin")
+
+
+def user_info(admin: sdk.MinioAdmin, name: str) -> dict[str, Any] | None:
+    """MinIO's ``user_info`` answer (``status``, ``policyName``, ``memberOf``); ``None``: no such user."""
+    try:
+        info: dict[str, Any] = json.loads(admin.user_info(name))
+    except sdk.MinioAdminException as error:
+        if is_gone(error, "user"):
+            return None
+        raise
+    return info
 
 
 def user_groups(user_info: dict[str, Any]) -> list[str]:

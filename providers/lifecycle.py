@@ -10,18 +10,19 @@ rule sets by meaning (id, filter, expiry, status) and shows a hand-made change i
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider, fixed_name, is_known
+from providers.base import In, MinioProvider, Props, fixed_name, is_known, replaced
 from providers.bucket_lock import bucket_settings_lock
+from providers.errors import is_gone
 
 #: Far below where MinIO's expiry date overflows (about 106,750 days); the program's bound is lower still.
 MAX_RULE_DAYS = 36_501
-_GONE = ("NoSuchBucket", "NoSuchLifecycleConfiguration")
 
 
 def describe_rule(rule: sdk.Rule) -> dict[str, Any]:
@@ -75,11 +76,19 @@ def rule_set(rules: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return sorted(rules or [], key=lambda rule: (str(rule.get("id")), str(rule)))
 
 
+@dataclass(frozen=True, kw_only=True)
+class LifecycleProps(Props, Generic[In]):
+    """Exactly these expiry rules (``{id, prefix, days}`` each; none: no lifecycle) on bucket ``bucket``."""
+
+    bucket: In
+    rules: list[dict[str, Any]]
+
+
 class LifecycleProvider(MinioProvider):
     key_property = "bucket"
 
     def check_inputs(self, olds: dict[str, Any], news: dict[str, Any]) -> str | None:
-        for rule in news.get("rules") or []:
+        for rule in LifecycleProps[str].from_inputs(news).rules or []:
             if is_known(rule) and not 0 < int(rule["days"]) <= MAX_RULE_DAYS:
                 return f"rule {rule['id']!r} expires after {rule['days']} days; 1 to {MAX_RULE_DAYS} are safe"
         return None
@@ -89,7 +98,7 @@ class LifecycleProvider(MinioProvider):
         try:
             config = self.clients.s3.get_bucket_lifecycle(bucket)
         except sdk.S3Error as error:
-            if error.code == "NoSuchBucket":
+            if is_gone(error, "bucket"):
                 return None
             raise
         if config is None:
@@ -100,7 +109,7 @@ class LifecycleProvider(MinioProvider):
         try:
             self.clients.s3.delete_bucket_lifecycle(bucket)
         except sdk.S3Error as error:
-            if error.code not in _GONE:
+            if not is_gone(error, "bucket", "lifecycle"):
                 raise
 
     def _apply(self, bucket: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
@@ -113,7 +122,8 @@ class LifecycleProvider(MinioProvider):
             return {"bucket": bucket, "rules": self._stored(bucket)}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(props["bucket"], self._apply(props["bucket"], props["rules"]))
+        wanted = LifecycleProps[str].from_inputs(props)
+        return CreateResult(wanted.bucket, self._apply(wanted.bucket, wanted.rules))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with self.calling(f"reading the lifecycle rules of bucket {id_!r}"):
@@ -123,13 +133,13 @@ class LifecycleProvider(MinioProvider):
         return ReadResult(id_, {"bucket": id_, "rules": stored})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = ["bucket"] if olds.get("bucket") != news.get("bucket") else []
+        replaces = replaced(olds, news, "bucket")
         wanted = rule_set([desired_rule(rule) for rule in news.get("rules") or []])
         changed = bool(replaces) or rule_set(olds.get("rules")) != wanted
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._apply(id_, news["rules"]))
+        return UpdateResult(self._apply(id_, LifecycleProps[str].from_inputs(news).rules))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         with self.calling(f"removing the lifecycle rules of bucket {id_!r}"), bucket_settings_lock(id_):
@@ -150,4 +160,5 @@ class Lifecycle(pulumi.dynamic.Resource, module="minio", name="Lifecycle"):
         rules: list[dict[str, Any]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(LifecycleProvider(), name, {"bucket": bucket, "rules": rules}, fixed_name(opts))
+        props = LifecycleProps(bucket=bucket, rules=rules)
+        super().__init__(LifecycleProvider(), name, props.inputs(), fixed_name(opts))

@@ -3,12 +3,17 @@
 MinIO users and policies carry no tags, yet ``create`` must tell "made by this stack, but the state was
 not saved" (an interrupted ``up``: take it) from "made by hand" (refuse, unless adopting). So a stack
 claims a name on the bucket's tags *before* it makes the user or policy, and removes the claim after
-deleting it. The bucket itself is marked with the owning stack the same way.
+deleting it. The bucket itself is marked with the owning stack the same way. ``ClaimingProvider`` is
+the base of the providers of such things: the one place that decides whether a create may go ahead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
+
 from providers import sdk
+from providers.base import MinioProvider, is_known
 from providers.bucket_lock import bucket_settings_lock
 from providers.errors import ProviderError
 
@@ -85,3 +90,71 @@ def taken_message(kind: str, name: str, endpoint: str) -> str:
         "nix-cache-info replace the hand-made ones; the writer gets a new secret), run "
         "`pulumi config set nix-cache:adopt true` and `pulumi up` again; or choose another name."
     )
+
+
+class Claimant(Protocol):
+    """The props of a thing claimed on a bucket: its name, the bucket, the claiming stack, adopt or not."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def adopt(self) -> bool: ...
+
+
+class ClaimingProvider(MinioProvider):
+    """A provider of a MinIO thing that has no tags (a user, a policy), claimed by name on its bucket's tags.
+
+    A create goes ahead when nothing of the name exists, or this stack claimed it (an ``up`` interrupted
+    before the state was saved), or ``adopt`` asks to take it over and ``adoption_refusal`` has nothing
+    against it. Anything else is refused, in ``check`` already and again in ``create``.
+    """
+
+    #: The claim's kind, and the word for the thing in messages (``"user"``, ``"policy"``).
+    kind: ClassVar[str]
+
+    def claimant(self, values: Mapping[str, Any]) -> Claimant:
+        """The kind's props read from the engine's inputs (``UserProps.from_inputs``…)."""
+        raise NotImplementedError
+
+    def existing(self, name: str) -> Any | None:
+        """What MinIO holds under ``name`` (``None``: nothing)."""
+        raise NotImplementedError
+
+    def adoption_refusal(self, props: Claimant, existing: Any) -> str | None:
+        """Why ``existing``, made by hand, may not be adopted (``None``: it may)."""
+        return None
+
+    def claimed(self, props: Claimant) -> bool:
+        """Whether this stack claimed the name on the bucket (made it, or began to)."""
+        return claimed_by(self.clients.s3, props.bucket, self.kind, props.name) == props.owner
+
+    def claim(self, props: Claimant) -> None:
+        claim(self.clients.s3, props.bucket, self.kind, props.name, props.owner)
+
+    def release(self, bucket: str, name: str) -> None:
+        release(self.clients.s3, bucket, self.kind, name)
+
+    def refusal(self, props: Claimant) -> str | None:
+        """Why this stack may not make or take the thing: it exists, is not ours, and cannot be adopted."""
+        existing = self.existing(props.name)
+        if existing is None or self.claimed(props):
+            return None
+        if not props.adopt:
+            return taken_message(self.kind, props.name, self.settings.endpoint_url)
+        return self.adoption_refusal(props, existing)
+
+    def refuse_if_taken(self, props: Claimant) -> None:
+        """``refusal`` raised as the one line ``create`` stops with."""
+        if refusal := self.refusal(props):
+            raise ProviderError(refusal)
+
+    def check_inputs(self, olds: dict[str, Any], news: dict[str, Any]) -> str | None:
+        wanted = self.claimant(news)
+        if olds.get("name") == wanted.name or not is_known(wanted.name) or not is_known(wanted.bucket):
+            return None
+        with self.calling(f"looking up {self.kind} {wanted.name!r}"):
+            return self.refusal(wanted)

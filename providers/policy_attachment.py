@@ -5,17 +5,16 @@ Uses MinIO's attach/detach calls (not the deprecated replace-all ``policy_set``)
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider, fixed_name
-from providers.errors import admin_error_code
-
-_ALREADY = ("XMinioAdminPolicyChangeAlreadyApplied",)
+from providers.base import In, MinioProvider, Props, fixed_name, replaced
+from providers.errors import is_already_applied, is_gone
+from providers.identity import user_info
 
 
 def attached_policies(user_info: dict[str, Any]) -> list[str]:
@@ -24,20 +23,28 @@ def attached_policies(user_info: dict[str, Any]) -> list[str]:
     return sorted(name for name in names.split(",") if name)
 
 
+def _alone(name: str) -> list[str]:
+    return [name]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyAttachmentProps(Props, Generic[In]):
+    """User ``user`` has policy ``policy`` and no other (the desired ``attached``: ``[policy]``)."""
+
+    user: In
+    policy: In
+
+    def inputs(self) -> dict[str, Any]:
+        policy: Any = self.policy  # a name, or an Output of one in the program
+        attached = [policy] if isinstance(policy, str) else pulumi.Output.from_input(policy).apply(_alone)
+        return {**super().inputs(), "attached": attached}
+
+
 class PolicyAttachmentProvider(MinioProvider):
     key_property = "user"
 
-    def _info(self, user: str) -> dict[str, Any] | None:
-        try:
-            info: dict[str, Any] = json.loads(self.clients.admin.user_info(user))
-        except sdk.MinioAdminException as error:
-            if admin_error_code(error) == "XMinioAdminNoSuchUser":
-                return None
-            raise
-        return info
-
     def _attached(self, user: str) -> list[str] | None:
-        info = self._info(user)
+        info = user_info(self.clients.admin, user)
         return None if info is None else attached_policies(info)
 
     def _attach(self, user: str, policy: str, detach: list[str]) -> None:
@@ -45,30 +52,33 @@ class PolicyAttachmentProvider(MinioProvider):
         try:
             admin.attach_policy([policy], user=user)
         except sdk.MinioAdminException as error:
-            if admin_error_code(error) not in _ALREADY:
+            if not is_already_applied(error):
                 raise
         if detach:
             admin.detach_policy(detach, user=user)
 
     def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
-        user, policy = props["user"], props["policy"]
+        wanted = PolicyAttachmentProps[str].from_inputs(props)
+        user, policy = wanted.user, wanted.policy
         with self.calling(f"attaching policy {policy!r} to user {user!r}"):
             current = self._attached(user) or []
             self._attach(user, policy, [name for name in current if name != policy])
             return {**props, "attached": self._attached(user) or []}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(f"{props['user']}/{props['policy']}", self._apply(props))
+        wanted = PolicyAttachmentProps[str].from_inputs(props)
+        return CreateResult(f"{wanted.user}/{wanted.policy}", self._apply(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with self.calling(f"reading the policies of user {props.get('user')!r}"):
-            attached = self._attached(props["user"])
+        user = PolicyAttachmentProps[str].from_inputs(props).user
+        with self.calling(f"reading the policies of user {user!r}"):
+            attached = self._attached(user)
         if attached is None:
             return ReadResult(None, {})
         return ReadResult(id_, {**props, "attached": attached})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [k for k in ("user", "policy") if olds.get(k) != news.get(k)]
+        replaces = replaced(olds, news, "user", "policy")
         changed = bool(replaces) or sorted(olds.get("attached") or []) != sorted(news.get("attached") or [])
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
 
@@ -76,9 +86,10 @@ class PolicyAttachmentProvider(MinioProvider):
         return UpdateResult(self._apply(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        user, policy = props["user"], props["policy"]
+        stored = PolicyAttachmentProps[str].from_inputs(props)
+        user, policy = stored.user, stored.policy
         with self.calling(f"detaching policy {policy!r} from user {user!r}"):
-            info = self._info(user)
+            info = user_info(self.clients.admin, user)
             if info is None or policy not in attached_policies(info):
                 return
             admin = self.clients.admin
@@ -90,7 +101,7 @@ class PolicyAttachmentProvider(MinioProvider):
                 admin.detach_policy([policy], user=user)
             except sdk.MinioAdminException as error:
                 # The user went away meanwhile (its own delete, in a replace of both): nothing is attached.
-                if admin_error_code(error) != "XMinioAdminNoSuchUser":
+                if not is_gone(error, "user"):
                     raise
             finally:
                 if disabled:
@@ -110,6 +121,5 @@ class PolicyAttachment(pulumi.dynamic.Resource, module="minio", name="PolicyAtta
         policy: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        attached = pulumi.Output.from_input(policy).apply(lambda name: [name])
-        props = {"user": user, "policy": policy, "attached": attached}
-        super().__init__(PolicyAttachmentProvider(), name, props, fixed_name(opts))
+        props = PolicyAttachmentProps(user=user, policy=policy)
+        super().__init__(PolicyAttachmentProvider(), name, props.inputs(), fixed_name(opts))

@@ -15,8 +15,8 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Generic
 
 import pulumi
 from pulumi.dynamic import (
@@ -28,12 +28,43 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from providers.base import In, Props, differ
 from providers.connection import MinioSettings, clients_for
 from providers.errors import ProviderError, describe, show_provider_errors_plainly
 
 ATTEMPTS = 5
 TIMEOUT = 10.0
 _INPUTS = ("url", "expected", "cacert_file", "insecure", "reader", "reader_secret")
+#: The props of a private cache's check, absent (not ``None``) from a public one's inputs.
+_READER = ("reader", "reader_secret", "server", "bucket", "use_ssl")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServedCheckProps(Props, Generic[In]):
+    """``<url>/nix-cache-info`` must be ``expected``: fetched anonymously, or as ``reader`` when one is set.
+
+    ``cacert_file`` and ``insecure`` are the TLS settings of the fetch; ``server``, ``bucket`` and
+    ``use_ssl`` say where a private cache's reader reads it through the S3 API.
+    """
+
+    url: str
+    expected: str
+    insecure: bool
+    cacert_file: str | None = None
+    reader: In | None = None
+    reader_secret: In | None = None
+    server: str = ""
+    bucket: str = ""
+    use_ssl: bool = False
+    #: Whether it was served at the last create, update or read: a desired state.
+    fixed: ClassVar[dict[str, Any]] = {"served": True}
+
+    def inputs(self) -> dict[str, Any]:
+        values = super().inputs()
+        if self.reader is None:
+            for name in _READER:
+                del values[name]
+        return values
 
 
 @dataclass(frozen=True)
@@ -67,18 +98,18 @@ def fetch(url: str, cacert_file: str | None, insecure: bool) -> Fetched:
         return Fetched(None, str(error) or type(error).__name__)
 
 
-def fetch_as_reader(props: dict[str, Any]) -> Fetched:
+def fetch_as_reader(check: ServedCheckProps[str]) -> Fetched:
     """``nix-cache-info`` read with the reader's credentials through the S3 API, as Nix's s3 store does."""
     settings = MinioSettings(
-        server=props["server"],
-        user=props["reader"],
-        password=props["reader_secret"],
-        use_ssl=bool(props.get("use_ssl")),
-        cacert_file=props.get("cacert_file"),
-        insecure=bool(props.get("insecure")),
+        server=check.server,
+        user=check.reader or "",
+        password=check.reader_secret or "",
+        use_ssl=bool(check.use_ssl),
+        cacert_file=check.cacert_file,
+        insecure=bool(check.insecure),
     )
     try:
-        answer = clients_for(settings).s3.get_object(props["bucket"], "nix-cache-info")
+        answer = clients_for(settings).s3.get_object(check.bucket, "nix-cache-info")
         try:
             return Fetched(answer.read().decode("utf-8", errors="replace"), None)
         finally:
@@ -90,25 +121,23 @@ def fetch_as_reader(props: dict[str, Any]) -> Fetched:
 
 def served_problem(props: dict[str, Any], attempts: int = ATTEMPTS) -> str | None:
     """Why ``nix-cache-info`` is not served as expected (retrying briefly), or ``None``."""
-    private = bool(props.get("reader"))
-    url = f"{props['url']}/nix-cache-info"
-    who = f"the reader {props.get('reader')!r}" if private else "anonymous clients"
+    check = ServedCheckProps[str].from_inputs(props)
+    private = bool(check.reader)
+    url = f"{check.url}/nix-cache-info"
+    who = f"the reader {check.reader!r}" if private else "anonymous clients"
     problem = "not tried"
     for attempt in range(attempts):
         if attempt:
             time.sleep(1)
-        if private:
-            fetched = fetch_as_reader(props)
-        else:
-            fetched = fetch(url, props.get("cacert_file"), bool(props.get("insecure")))
-        if fetched.body == props["expected"]:
+        fetched = fetch_as_reader(check) if private else fetch(url, check.cacert_file, check.insecure)
+        if fetched.body == check.expected:
             return None
         if fetched.body is None:
             problem = f"{url} is not served to {who}: {fetched.problem}"
         else:
             problem = (
                 f"{url} is served, but not with the content this stack wrote: got {fetched.body!r}, "
-                f"expected {props['expected']!r}"
+                f"expected {check.expected!r}"
             )
     hint = (
         "check the reader's policy and, for https, minio:minioCacertFile"
@@ -129,13 +158,13 @@ class ServedCheckProvider(ResourceProvider):
         return {**props, "served": True}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(props["url"], self._verify(props))
+        return CreateResult(ServedCheckProps[str].from_inputs(props).url, self._verify(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         return ReadResult(id_, {**props, "served": served_problem(props, attempts=1) is None})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = any(olds.get(k) != news.get(k) for k in (*_INPUTS, "served"))
+        changed = differ(olds, news, *_INPUTS, "served")
         return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -169,15 +198,12 @@ class ServedCheck(pulumi.dynamic.Resource, module="http", name="ServedCheck"):
         reader: ReaderAccess | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
-            "url": url,
-            "expected": expected,
-            "cacert_file": cacert_file,
-            "insecure": insecure,
-            "served": True,
-        }
+        props = ServedCheckProps[pulumi.Input[str]](
+            url=url, expected=expected, cacert_file=cacert_file, insecure=insecure
+        )
         if reader is not None:
-            props.update(
+            props = replace(
+                props,
                 reader=reader.access_key,
                 reader_secret=reader.secret_key,
                 server=reader.server,
@@ -185,4 +211,5 @@ class ServedCheck(pulumi.dynamic.Resource, module="http", name="ServedCheck"):
                 use_ssl=reader.use_ssl,
             )
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["reader_secret"])
-        super().__init__(ServedCheckProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret_opts))
+        options = pulumi.ResourceOptions.merge(opts, secret_opts)
+        super().__init__(ServedCheckProvider(), name, props.inputs(), options)

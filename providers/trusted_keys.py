@@ -9,12 +9,13 @@ the keys to drop. Nothing outside the state is touched.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from providers.base import is_known
+from providers.base import In, Props, is_known
 
 
 def key_name(public_key: str) -> str:
@@ -34,10 +35,20 @@ def trusted_keys(current: str, earlier: Sequence[str], retired: Sequence[str]) -
     return keys
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrustedKeysProps(Props, Generic[In]):
+    """The ``current`` public key, and the names of earlier ones clients should stop trusting."""
+
+    current: In
+    retired: list[str]
+    #: The keys to trust: an output, remembered across rotations.
+    fixed: ClassVar[dict[str, Any]] = {"keys": None}
+
+
 class TrustedKeysProvider(ResourceProvider):
     def _outs(self, news: dict[str, Any], earlier: Sequence[str]) -> dict[str, Any]:
-        retired = list(news.get("retired") or [])
-        return {**news, "keys": trusted_keys(news["current"], earlier, retired)}
+        wanted = TrustedKeysProps[str].from_inputs(news)
+        return {**news, "keys": trusted_keys(wanted.current, earlier, list(wanted.retired or []))}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult("trusted-keys", self._outs(props, []))
@@ -69,5 +80,5 @@ class TrustedKeys(pulumi.dynamic.Resource, module="nix", name="TrustedKeys"):
         retired: Sequence[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {"current": current, "retired": list(retired), "keys": None}
-        super().__init__(TrustedKeysProvider(), name, props, opts)
+        props = TrustedKeysProps(current=current, retired=list(retired))
+        super().__init__(TrustedKeysProvider(), name, props.inputs(), opts)

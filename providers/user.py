@@ -12,16 +12,17 @@ even then only when its rights stay inside the cache bucket (``identity.reach_ou
 
 from __future__ import annotations
 
-import json
 import secrets
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider, fixed_name, is_known
-from providers.errors import ProviderError, admin_error_code
+from providers.base import Props, differ, fixed_name, replaced
+from providers.errors import is_gone
 from providers.iam_policy import policy_from_info
 from providers.identity import (
     access_keys,
@@ -30,8 +31,9 @@ from providers.identity import (
     revoke_sts,
     secret_matches,
     user_groups,
+    user_info,
 )
-from providers.ownership import claim, claimed_by, release, stack_owner, taken_message
+from providers.ownership import Claimant, ClaimingProvider, stack_owner
 from providers.policy_attachment import attached_policies
 
 KIND = "user"
@@ -44,33 +46,35 @@ def new_secret() -> str:
     return secrets.token_urlsafe(30)
 
 
-class UserProvider(MinioProvider):
-    def _info(self, name: str) -> dict[str, Any] | None:
-        try:
-            info: dict[str, Any] = json.loads(self.clients.admin.user_info(name))
-        except sdk.MinioAdminException as error:
-            if admin_error_code(error) == "XMinioAdminNoSuchUser":
-                return None
-            raise
-        return info
+@dataclass(frozen=True, kw_only=True)
+class UserProps(Props):
+    """MinIO user ``name``, claimed on ``bucket`` by stack ``owner``; ``adopt`` takes one made by hand."""
 
-    def _claimed(self, props: dict[str, Any]) -> bool:
-        return bool(claimed_by(self.clients.s3, props["bucket"], KIND, props["name"]) == props["owner"])
+    name: str
+    bucket: str
+    owner: str
+    adopt: bool = False
+    #: Desired states (``CLEAN``), and the secret: an output the provider makes.
+    fixed: ClassVar[dict[str, Any]] = {**CLEAN, "secret": None}
 
-    def _refusal(self, props: dict[str, Any]) -> str | None:
-        """Why this stack may not make or take the user: it exists, is not ours, and cannot be adopted."""
-        name = props["name"]
-        info = self._info(name)
-        if info is None or self._claimed(props):
-            return None
-        if not props.get("adopt"):
-            return taken_message("user", name, self.settings.endpoint_url)
-        reach = self._reach_outside(info, props["bucket"])
+
+class UserProvider(ClaimingProvider):
+    kind = KIND
+
+    def claimant(self, values: Mapping[str, Any]) -> UserProps:
+        return UserProps.from_inputs(values)
+
+    def existing(self, name: str) -> dict[str, Any] | None:
+        return user_info(self.clients.admin, name)
+
+    def adoption_refusal(self, props: Claimant, existing: dict[str, Any]) -> str | None:
+        """A user made by hand is adopted only when its rights stay inside the cache bucket."""
+        reach = self._reach_outside(existing, props.bucket)
         if reach is None:
             return None
         return (
-            f"user {name!r} in MinIO at {self.settings.endpoint_url} is not a cache user made by hand: "
-            f"{reach}. Adoption takes over only a user whose rights stay in bucket {props['bucket']!r} "
+            f"user {props.name!r} in MinIO at {self.settings.endpoint_url} is not a cache user made by hand: "
+            f"{reach}. Adoption takes over only a user whose rights stay in bucket {props.bucket!r} "
             "(it would get a new secret, and whatever uses it now would break); choose another name"
         )
 
@@ -84,20 +88,13 @@ class UserProvider(MinioProvider):
                 return f"its policy {policy!r} allows {reach}"
         return None
 
-    def check_inputs(self, olds: dict[str, Any], news: dict[str, Any]) -> str | None:
-        name = news["name"]
-        if olds.get("name") == name or not is_known(name) or not is_known(news.get("bucket")):
-            return None
-        with self.calling(f"looking up user {name!r}"):
-            return self._refusal(news)
-
     def create(self, props: dict[str, Any]) -> CreateResult:
-        name, bucket = props["name"], props["bucket"]
+        wanted = UserProps.from_inputs(props)
+        name, bucket = wanted.name, wanted.bucket
         with self.calling(f"creating user {name!r}"):
-            if refusal := self._refusal(props):
-                raise ProviderError(refusal)
-            claimed_before = self._claimed(props)
-            claim(self.clients.s3, bucket, KIND, name, props["owner"])
+            self.refuse_if_taken(wanted)
+            claimed_before = self.claimed(wanted)
+            self.claim(wanted)
             try:
                 secret = new_secret()
                 # Adds the user, or resets the secret of one this stack made before an interrupted save.
@@ -106,13 +103,13 @@ class UserProvider(MinioProvider):
             except Exception:
                 if not claimed_before:
                     # A failed adoption (or create) leaves no claim that a later run would trust.
-                    release(self.clients.s3, bucket, KIND, name)
+                    self.release(bucket, name)
                 raise
         return CreateResult(name, {**props, **CLEAN, "secret": secret})
 
     def _state(self, name: str, secret: str | None, bucket: str) -> dict[str, Any] | None:
         """What MinIO says of the user now: the fields of ``CLEAN``; ``None`` when there is no such user."""
-        info = self._info(name)
+        info = user_info(self.clients.admin, name)
         if info is None:
             return None
         enabled = info.get("status") == "enabled"
@@ -141,24 +138,25 @@ class UserProvider(MinioProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with self.calling(f"reading user {id_!r}"):
-            state = self._state(id_, props.get("secret"), props["bucket"])
+            state = self._state(id_, props.get("secret"), UserProps.from_inputs(props).bucket)
         if state is None:
             return ReadResult(None, {})
         return ReadResult(id_, {**props, "name": id_, **state})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = ["name"] if olds.get("name") != news.get("name") else []
+        replaces = replaced(olds, news, "name")
         # A state written before a field existed means the clean value: it was never read otherwise.
         drifted = any(olds.get(k, clean) != news.get(k, clean) for k, clean in CLEAN.items())
-        changed = bool(replaces) or drifted or olds.get("bucket") != news.get("bucket")
+        changed = bool(replaces) or drifted or differ(olds, news, "bucket")
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         with self.calling(f"repairing user {id_!r}"):
-            claim(self.clients.s3, news["bucket"], KIND, id_, news["owner"])
-            if olds.get("bucket") and olds["bucket"] != news["bucket"]:
-                release(self.clients.s3, olds["bucket"], KIND, id_)
-            state = self._state(id_, olds["secret"], news["bucket"])
+            wanted = UserProps.from_inputs({**news, "name": id_})
+            self.claim(wanted)
+            if olds.get("bucket") and olds["bucket"] != wanted.bucket:
+                self.release(olds["bucket"], id_)
+            state = self._state(id_, olds["secret"], wanted.bucket)
             if state is not None and not state["secret_matches"]:
                 # Set back the secret the stack's outputs hand out; MinIO keeps the user's policies.
                 self.clients.admin.user_add(id_, olds["secret"])
@@ -170,9 +168,9 @@ class UserProvider(MinioProvider):
             try:
                 self.clients.admin.user_remove(id_)
             except sdk.MinioAdminException as error:
-                if admin_error_code(error) != "XMinioAdminNoSuchUser":
+                if not is_gone(error, "user"):
                     raise
-            release(self.clients.s3, props["bucket"], KIND, id_)
+            self.release(UserProps.from_inputs(props).bucket, id_)
 
 
 class User(pulumi.dynamic.Resource, module="minio", name="User"):
@@ -194,7 +192,7 @@ class User(pulumi.dynamic.Resource, module="minio", name="User"):
         adopt: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {"name": user_name, "bucket": bucket, "owner": stack_owner(), "adopt": adopt}
+        props = UserProps(name=user_name, bucket=bucket, owner=stack_owner(), adopt=adopt)
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["secret"])
         options = fixed_name(pulumi.ResourceOptions.merge(opts, secret_opts))
-        super().__init__(UserProvider(), name, {**props, **CLEAN, "secret": None}, options)
+        super().__init__(UserProvider(), name, props.inputs(), options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import pickle
 import sys
 import types
@@ -14,7 +15,15 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from providers import bucket, bucket_object, bucket_policy, iam_policy, lifecycle, policy_attachment, user
 from providers.connection import MinioSettings
-from providers.errors import ProviderError, describe, show_provider_errors_plainly
+from providers.errors import (
+    GONE_CODES,
+    Gone,
+    ProviderError,
+    describe,
+    is_already_applied,
+    is_gone,
+    show_provider_errors_plainly,
+)
 from providers.served_check import ServedCheckProvider
 
 SETTINGS = MinioSettings(
@@ -136,3 +145,49 @@ def test_a_reader_refused_is_named_not_the_admin() -> None:
     denied = describe(_s3("AccessDenied"), reader, "reading nix-cache-info", role="reader")
     assert "the reader 'nixreader' was refused by MinIO at https://s3.homelab.local:9000" in denied
     assert "minio:minioUser" not in bad_secret + denied
+
+
+def _admin(code: str, status: str = "404") -> MinioAdminException:
+    return MinioAdminException(status, json.dumps({"Code": code, "Message": "m"}))
+
+
+@pytest.mark.parametrize(
+    ("error", "what"),
+    [
+        (_s3("NoSuchBucket"), "bucket"),
+        (_s3("NoSuchKey"), "object"),
+        (_s3("NoSuchBucketPolicy"), "bucket policy"),
+        (_s3("NoSuchLifecycleConfiguration"), "lifecycle"),
+        (_admin("XMinioAdminNoSuchUser"), "user"),
+        (_admin("XMinioAdminNoSuchPolicy"), "policy"),
+        (_admin("XMinioIAMNoSuchPolicy"), "policy"),
+    ],
+)
+def test_gone_is_one_rule_over_s3_and_admin_codes(error: Exception, what: Gone) -> None:
+    """Each "does not exist" answer says its own thing is gone, and nothing else."""
+    assert is_gone(error, what)
+    others = [kind for kind in GONE_CODES if kind != what]
+    assert not is_gone(error, others[0], *others[1:])
+
+
+def test_a_bucket_policy_read_tells_no_policy_from_no_bucket() -> None:
+    """``BucketPolicyProvider`` reads "" for no policy and gone for no bucket: the rule keeps them apart."""
+    assert is_gone(_s3("NoSuchBucketPolicy"), "bucket policy")
+    assert not is_gone(_s3("NoSuchBucketPolicy"), "bucket")
+    assert is_gone(_s3("NoSuchBucket"), "bucket")
+    assert not is_gone(_s3("NoSuchBucket"), "bucket policy")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [_s3("AccessDenied"), _admin("XMinioIAMPolicyInUse", "400"), _admin("AccessDenied", "403"), OSError("x")],
+)
+def test_other_failures_are_not_gone(error: Exception) -> None:
+    """A refusal, a policy in use or a broken connection is never taken for "already gone"."""
+    assert not is_gone(error, "bucket", *GONE_CODES)
+
+
+def test_a_change_already_applied_is_told_apart() -> None:
+    assert is_already_applied(_admin("XMinioAdminPolicyChangeAlreadyApplied", "400"))
+    assert not is_already_applied(_admin("XMinioAdminNoSuchUser"))
+    assert not is_already_applied(_s3("NoSuchBucket"))

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
-from minio.credentials.providers import StaticProvider
 from minio.minioadmin import MinioAdmin
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 from pulumi.dynamic.config import Config
@@ -27,17 +26,17 @@ from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
 from components.policies import anonymous_download_policy, reader_policy, state_policy, to_json, writer_policy
 from devtools.minio_server import MinioServer, free_port
 from providers.base import MinioProvider
-from providers.bucket import BucketProvider
-from providers.bucket_object import BucketObjectProvider
-from providers.bucket_policy import BucketPolicyProvider
+from providers.bucket import BucketProps, BucketProvider
+from providers.bucket_object import BucketObjectProps, BucketObjectProvider
+from providers.bucket_policy import BucketPolicyProps, BucketPolicyProvider
 from providers.errors import ProviderError
-from providers.iam_policy import IamPolicyProvider, policy_from_info
-from providers.lifecycle import LifecycleProvider
+from providers.iam_policy import IamPolicyProps, IamPolicyProvider, policy_from_info
+from providers.lifecycle import LifecycleProps, LifecycleProvider
 from providers.ownership import GENERATION_TAG, STACK_TAG, claim_tag
-from providers.policy_attachment import PolicyAttachmentProvider
+from providers.policy_attachment import PolicyAttachmentProps, PolicyAttachmentProvider
 from providers.policy_document import canonical_policy
-from providers.served_check import ServedCheckProvider
-from providers.user import UserProvider
+from providers.served_check import ServedCheckProps, ServedCheckProvider
+from providers.user import UserProps, UserProvider
 from tests.e2e import s3
 from tests.e2e.harness import add_service_account_for, sts_code, sts_credentials
 
@@ -113,43 +112,68 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
 
-# --- the inputs each Resource class builds ----------------------------------------------------------
+# --- the inputs each Resource class builds: its props class, with this module's defaults -------------
 
 
 def bucket_inputs(bucket: str, *, adopt: bool = False, owner: str = OWNER) -> dict[str, Any]:
-    return {"bucket": bucket, "owner": owner, "adopt": adopt}
+    return BucketProps(bucket=bucket, owner=owner, adopt=adopt).inputs()
 
 
 def bucket_policy_inputs(bucket: str, document: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"bucket": bucket, "policy": to_json(document or anonymous_download_policy(bucket))}
+    return BucketPolicyProps(
+        bucket=bucket, policy=to_json(document or anonymous_download_policy(bucket))
+    ).inputs()
+
+
+def no_bucket_policy_inputs(bucket: str) -> dict[str, Any]:
+    """A private cache's: no bucket policy at all."""
+    return BucketPolicyProps(bucket=bucket, policy="").inputs()
 
 
 def lifecycle_inputs(bucket: str, days: int = 30) -> dict[str, Any]:
-    return {"bucket": bucket, "rules": [lifecycle_rule(rule) for rule in expiry_rules(days)]}
+    rules = [lifecycle_rule(rule) for rule in expiry_rules(days)]  # none for 0: nothing expires
+    return LifecycleProps(bucket=bucket, rules=rules).inputs()
 
 
 def cache_info_inputs(bucket: str, content: str = CACHE_INFO) -> dict[str, Any]:
-    return {
-        "bucket": bucket,
-        "key": "nix-cache-info",
-        "content": content,
-        "content_type": CACHE_INFO_CONTENT_TYPE,
-    }
+    return BucketObjectProps(
+        bucket=bucket, key="nix-cache-info", content=content, content_type=CACHE_INFO_CONTENT_TYPE
+    ).inputs()
 
 
 def user_inputs(name: str, bucket: str, *, adopt: bool = False) -> dict[str, Any]:
-    return {"name": name, "bucket": bucket, "owner": OWNER, "adopt": adopt, "enabled": True, "secret": None}
+    return UserProps(name=name, bucket=bucket, owner=OWNER, adopt=adopt).inputs()
 
 
 def iam_policy_inputs(
     name: str, bucket: str, document: dict[str, Any] | None = None, *, adopt: bool = False
 ) -> dict[str, Any]:
     policy = to_json(document or writer_policy(bucket))
-    return {"name": name, "policy": policy, "bucket": bucket, "owner": OWNER, "adopt": adopt}
+    return IamPolicyProps(name=name, policy=policy, bucket=bucket, owner=OWNER, adopt=adopt).inputs()
 
 
 def attachment_inputs(user: str, policy: str) -> dict[str, Any]:
-    return {"user": user, "policy": policy, "attached": [policy]}
+    return PolicyAttachmentProps(user=user, policy=policy).inputs()
+
+
+def served_check_inputs(
+    minio: MinioServer, bucket: str, reader: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The anonymous check of ``bucket``'s nix-cache-info; with ``reader`` (a user's outputs), as it."""
+    url, expected = f"{minio.endpoint_url}/{bucket}", CACHE_INFO
+    if reader is None:
+        return ServedCheckProps(url=url, expected=expected, cacert_file=None, insecure=False).inputs()
+    return ServedCheckProps(
+        url=url,
+        expected=expected,
+        cacert_file=None,
+        insecure=False,
+        reader=reader["name"],
+        reader_secret=reader["secret"],
+        server=minio.address,
+        bucket=bucket,
+        use_ssl=False,
+    ).inputs()
 
 
 # --- fixtures --------------------------------------------------------------------------------------
@@ -163,9 +187,12 @@ def by_hand(minio: MinioServer) -> Any:
 
 @pytest.fixture(scope="module")
 def admin_by_hand(minio: MinioServer) -> MinioAdmin:
-    """The MinIO admin SDK as the root user, with its own connections (``mc admin`` by hand)."""
-    credentials = StaticProvider(minio.credentials.user, minio.credentials.password)
-    return MinioAdmin(endpoint=minio.address, credentials=credentials, secure=False)
+    """The MinIO admin SDK as the root user (``mc admin`` by hand): the devtools' root clients.
+
+    They are the providers' own client object for these settings; the SDK keeps nothing between
+    admin requests, so what it reads is what MinIO holds, whoever else uses it.
+    """
+    return minio.root_clients().admin
 
 
 @pytest.fixture
@@ -401,13 +428,7 @@ def test_served_check_contract(minio: MinioServer, bucket: str, by_hand: Any) ->
     objects = configured(BucketObjectProvider, minio)
     object_id, object_outs = created(objects, cache_info_inputs(bucket))
     provider = configured(ServedCheckProvider, minio)
-    inputs = {
-        "url": f"{minio.endpoint_url}/{bucket}",
-        "expected": CACHE_INFO,
-        "cacert_file": None,
-        "insecure": False,
-        "served": True,
-    }
+    inputs = served_check_inputs(minio, bucket)
 
     id_, outs = created(provider, inputs)
     assert outs["served"] is True
@@ -425,18 +446,7 @@ def test_served_check_of_a_private_cache_reads_as_the_reader(minio: MinioServer,
     created(configured(BucketObjectProvider, minio), cache_info_inputs(bucket))
     _, reader = created(configured(UserProvider, minio), user_inputs(unique("reader"), bucket))
     provider = configured(ServedCheckProvider, minio)
-    inputs = {
-        "url": f"{minio.endpoint_url}/{bucket}",
-        "expected": CACHE_INFO,
-        "cacert_file": None,
-        "insecure": False,
-        "served": True,
-        "reader": reader["name"],
-        "reader_secret": reader["secret"],
-        "server": minio.address,
-        "bucket": bucket,
-        "use_ssl": False,
-    }
+    inputs = served_check_inputs(minio, bucket, reader)
     id_, outs = refreshed(provider, inputs["url"], inputs)
     assert (id_, outs["served"]) == (inputs["url"], False), "the reader may not read yet"
 
@@ -476,7 +486,7 @@ def test_a_private_cache_given_a_bucket_policy_by_hand_is_drift(
 ) -> None:
     """`mc anonymous set public` on a private cache (no policy wanted) shows, and up removes it."""
     provider = configured(BucketPolicyProvider, minio)
-    inputs = {"bucket": bucket, "policy": ""}
+    inputs = no_bucket_policy_inputs(bucket)
     id_, outs = created(provider, inputs)
     assert outs == inputs
     assert not drifted(provider, id_, outs, inputs)
@@ -532,7 +542,7 @@ def test_bucket_policy_respelled_by_hand_is_no_drift(
 ) -> None:
     """The same bucket policy spelled another way (actions reordered, Principal "*") is no change."""
     provider, id_, outs = bucket_policy
-    inputs = {"bucket": bucket, "policy": to_json(anonymous_download_policy(bucket))}
+    inputs = bucket_policy_inputs(bucket)
     respelled = {
         "Version": "2012-10-17",
         "Statement": [
@@ -562,7 +572,7 @@ def test_bucket_policy_respelled_by_hand_is_no_drift(
     reordered["Statement"][0]["Action"].reverse()
     reordered["Statement"][0]["Resource"].reverse()
     reordered["Statement"][0]["Principal"] = "*"
-    inputs = {"bucket": bucket, "policy": json.dumps(two_actions)}
+    inputs = BucketPolicyProps(bucket=bucket, policy=json.dumps(two_actions)).inputs()
     id_, outs = created(provider, inputs)
     by_hand.put_bucket_policy(Bucket=bucket, Policy=json.dumps(reordered))
     assert not drifted(provider, id_, outs, inputs)
@@ -633,7 +643,7 @@ def test_a_rule_added_by_hand_when_nothing_expires_is_drift(
 ) -> None:
     """`expireDays: 0` wants no rules: one added by hand would delete cached data, so up removes it."""
     provider = configured(LifecycleProvider, minio)
-    inputs = {"bucket": bucket, "rules": []}
+    inputs = lifecycle_inputs(bucket, 0)
     id_, outs = created(provider, inputs)
     assert outs == inputs
     assert not drifted(provider, id_, outs, inputs)
@@ -652,7 +662,7 @@ def test_a_rule_added_by_hand_when_nothing_expires_is_drift(
 def test_a_rule_past_the_safe_range_is_refused(minio: MinioServer, bucket: str, days: int) -> None:
     """MinIO wraps an expiry date past its range into the past; the provider refuses such a rule itself."""
     provider = configured(LifecycleProvider, minio)
-    inputs = {"bucket": bucket, "rules": [{"id": "nar", "prefix": "nar/", "days": days}]}
+    inputs = LifecycleProps(bucket=bucket, rules=[{"id": "nar", "prefix": "nar/", "days": days}]).inputs()
     assert failures(provider, {}, inputs) == [f"rule 'nar' expires after {days} days; 1 to 36501 are safe"]
 
 
@@ -1086,7 +1096,7 @@ def test_cache_info_not_served_fails_the_check_in_one_line(minio: MinioServer, b
     created(configured(BucketObjectProvider, minio), cache_info_inputs(bucket))
     provider = configured(ServedCheckProvider, minio)
     url = f"{minio.endpoint_url}/{bucket}"
-    inputs = {"url": url, "expected": CACHE_INFO, "cacert_file": None, "insecure": False, "served": True}
+    inputs = served_check_inputs(minio, bucket)
 
     with pytest.raises(ProviderError) as raised:
         provider.create(inputs)
@@ -1132,8 +1142,8 @@ def test_a_bucket_s_settings_written_at_once_are_all_kept(minio: MinioServer, by
     def settings(name: str) -> None:
         start = threading.Barrier(3)
         jobs: list[Callable[[], object]] = [
-            lambda: policies.create({"bucket": name, "policy": to_json(anonymous_download_policy(name))}),
-            lambda: rules.create({"bucket": name, "rules": expiry}),
+            lambda: policies.create(bucket_policy_inputs(name)),
+            lambda: rules.create(LifecycleProps(bucket=name, rules=expiry).inputs()),
             lambda: claims.create(user_inputs(unique("racer"), name)),
         ]
         with ThreadPoolExecutor(max_workers=3) as pool:
