@@ -153,6 +153,22 @@ class PathInfo:
     path: str
     references: tuple[str, ...]
     sigs: tuple[str, ...] = ()
+    nar_hash: str = ""
+    nar_size: int = 0
+
+
+def placeholder_narinfo(info: PathInfo) -> str:
+    """A narinfo that makes a ``file://`` staging store take ``info.path`` as valid.
+
+    Nix refuses to add a path to a binary cache store whose references it does not hold; the agent
+    stages only what it uploads, so each reference that is not staged gets this stand-in, which is
+    never uploaded.
+    """
+    refs = " ".join(posixpath.basename(ref) for ref in info.references)
+    return (
+        f"StorePath: {info.path}\nURL: nar/placeholder\nCompression: none\n"
+        f"NarHash: {info.nar_hash}\nNarSize: {info.nar_size}\nReferences: {refs}\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -408,7 +424,8 @@ class Nix:
         result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         if result.returncode != 0:
             lines = [line for line in result.stderr.splitlines() if line.strip()]
-            raise AgentError(f"{tool} {args[0]} failed: {lines[-1] if lines else result.returncode}")
+            verb = next((a for a in args if not a.startswith(("-", "/")) and a != "nix-command"), args[0])
+            raise AgentError(f"{tool} {verb} failed: {lines[-1] if lines else result.returncode}")
         return result.stdout
 
     def _nix(self, *args: str) -> str:
@@ -428,13 +445,22 @@ class Nix:
         infos = json.loads(self._nix("path-info", "--json", "--recursive", "--", *paths))
         return {
             info["path"]: PathInfo(
-                info["path"], tuple(info.get("references", ())), tuple(info.get("signatures", ()))
+                path=info["path"],
+                references=tuple(info.get("references", ())),
+                sigs=tuple(info.get("signatures", ())),
+                nar_hash=info["narHash"],
+                nar_size=int(info["narSize"]),
             )
             for info in infos
         }
 
-    def stage(self, paths: Sequence[str], directory: Path, key_file: str | None) -> None:
+    def stage(
+        self, closure: Mapping[str, PathInfo], paths: Sequence[str], directory: Path, key_file: str | None
+    ) -> None:
         """The paths alone (not their closures) as NARs and narinfos in a ``file://`` store."""
+        chosen = set(paths)
+        for ref in {r for p in paths for r in closure[p].references} - chosen:
+            (directory / narinfo_key(ref)).write_text(placeholder_narinfo(closure[ref]))
         url = f"file://{directory}?{STAGE_SETTINGS}" + (f"&secret-key={key_file}" if key_file else "")
         self._nix("copy", "--no-recursive", "--to", url, "--", *paths)
 
@@ -585,7 +611,7 @@ def _upload(
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="nix-cache-agent-") as staging:
         directory = Path(staging)
-        nix.stage(paths, directory, settings.key_file)
+        nix.stage(closure, paths, directory, settings.key_file)
         infos = {p: parse_narinfo((directory / narinfo_key(p)).read_text()) for p in paths}
         # Every NAR first: a NAR without its narinfo is invisible to clients.
         list(pool.map(lambda p: cache.put_file(infos[p].url, directory / infos[p].url, NAR_TYPE), paths))

@@ -31,6 +31,7 @@ from agent.nix_cache_agent import (
     narinfo_dependencies,
     narinfo_key,
     parse_narinfo,
+    placeholder_narinfo,
     plan_push,
     read_credentials,
     read_secret_key,
@@ -306,3 +307,11 @@ def test_settings_come_from_the_config_file_and_the_command_line_wins(tmp_path: 
         settings_from(agent_parser().parse_args(["push"]))
     with pytest.raises(AgentError, match=r"none\.json"):
         settings_from(agent_parser().parse_args(["push", "--config", str(tmp_path / "none.json")]))
+
+
+def test_a_placeholder_narinfo_is_a_narinfo_of_the_reference() -> None:
+    """What stands in the staging store for a reference that is not staged parses as that path."""
+    info = PathInfo(C, (B, C), (), "sha256-bMt+cTZ6DQLIn+0PMdKmK6WrIO+tfa8wx7K3f5rVawA=", 208)
+    parsed = parse_narinfo(placeholder_narinfo(info))
+    assert (parsed.store_path, parsed.nar_size) == (C, 208)
+    assert parsed.references == (Path(B).name, Path(C).name)
