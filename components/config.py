@@ -32,6 +32,8 @@ DEFAULT_VERIFY = True
 DEFAULT_ADOPT = False
 DEFAULT_PUBLIC = True
 DEFAULT_READER = "nixreader"
+#: Paths signed by these keys come from upstream caches and are not uploaded (``[]``: upload all).
+DEFAULT_UPSTREAM_KEYS = ("cache.nixos.org-1",)
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _WRITER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
@@ -89,6 +91,7 @@ class CacheConfig:
     reader: str = DEFAULT_READER
     #: Names of earlier signing keys that clients should no longer trust.
     retire_keys: tuple[str, ...] = ()
+    upstream_keys: tuple[str, ...] = DEFAULT_UPSTREAM_KEYS
 
     @property
     def writer(self) -> str:
@@ -347,6 +350,7 @@ def parse_config(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> C
         public=public,
         reader=reader,
         retire_keys=tuple(dict.fromkeys(retire_keys)),
+        upstream_keys=_upstream_keys(read, key_name),
     )
     if read.problems:
         raise ConfigError(read.problems)
@@ -385,6 +389,17 @@ def _writers(read: _Reader, admin: str | None) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         read.problem(key, f"names a writer twice: {list(names)}")
     return tuple(dict.fromkeys(names))
+
+
+def _upstream_keys(read: _Reader, key_name: str) -> tuple[str, ...]:
+    """``nix-cache:upstreamKeys``: Nix key names, never the cache's own; ``[]`` turns the filter off."""
+    names = read.names(f"{PROJECT}:upstreamKeys")
+    for name in names or ():
+        if problem := key_name_problem(name):
+            read.problem(f"{PROJECT}:upstreamKeys", f"{name!r} {problem}")
+        elif name == key_name:
+            read.problem(f"{PROJECT}:upstreamKeys", f"{name!r} is the cache's own signing key")
+    return DEFAULT_UPSTREAM_KEYS if names is None else tuple(dict.fromkeys(names))
 
 
 def _signing_key(read: _Reader) -> NixKeyPair | None:
@@ -426,6 +441,7 @@ CONFIG_KEYS = (
             "public",
             "reader",
             "retireKeys",
+            "upstreamKeys",
         )
     ),
 )

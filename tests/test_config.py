@@ -88,6 +88,7 @@ def test_defaults_agree_with_the_pulumi_yaml_schema() -> None:
         "nix-cache:priority": cfg.DEFAULT_PRIORITY,
         "nix-cache:verify": cfg.DEFAULT_VERIFY,
         "nix-cache:adopt": cfg.DEFAULT_ADOPT,
+        "nix-cache:upstreamKeys": list(cfg.DEFAULT_UPSTREAM_KEYS),
     }
     assert {key: entry["default"] for key, entry in schema.items()} == program_defaults
     assert all(key in cfg.CONFIG_KEYS for key in schema)
@@ -430,4 +431,19 @@ def test_retired_keys_are_names_and_never_the_current_key() -> None:
     )
     assert problems(**{"nix-cache__retireKeys": "bad name"}) == (
         "nix-cache:retireKeys: 'bad name' must not contain ':' or whitespace",
+    )
+
+
+def test_upstream_keys_default_to_cache_nixos_org_and_an_empty_list_turns_them_off() -> None:
+    assert parse().upstream_keys == ("cache.nixos.org-1",)
+    assert parse(**{"nix-cache__upstreamKeys": "[]"}).upstream_keys == ()
+    assert parse(**{"nix-cache__upstreamKeys": '["a-1", "b-1", "a-1"]'}).upstream_keys == ("a-1", "b-1")
+
+
+def test_upstream_keys_are_key_names_and_never_the_cache_s_own() -> None:
+    assert problems(**{"nix-cache__upstreamKeys": '["bad name"]'}) == (
+        "nix-cache:upstreamKeys: 'bad name' must not contain ':' or whitespace",
+    )
+    assert problems(**{"nix-cache__keyName": "mine-1", "nix-cache__upstreamKeys": "mine-1"}) == (
+        "nix-cache:upstreamKeys: 'mine-1' is the cache's own signing key",
     )
