@@ -6,6 +6,7 @@ No Nix and no MinIO here; ``tests/e2e/test_agent_on_minio.py`` runs the agent ag
 from __future__ import annotations
 
 import base64
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -315,3 +316,20 @@ def test_a_placeholder_narinfo_is_a_narinfo_of_the_reference() -> None:
     parsed = parse_narinfo(placeholder_narinfo(info))
     assert (parsed.store_path, parsed.nar_size) == (C, 208)
     assert parsed.references == (Path(B).name, Path(C).name)
+
+
+def test_the_checkout_s_wrapper_runs_the_agent_from_the_venv(tmp_path: Path) -> None:
+    """``agent/bin/nix-cache-agent`` is what the README puts on PATH on a builder that is not NixOS."""
+    wrapper = Path(__file__).resolve().parents[1] / "agent" / "bin" / "nix-cache-agent"
+    queue = tmp_path / "queue"
+    result = subprocess.run(
+        [str(wrapper), "enqueue", "--queue-dir", str(queue), "--", A],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    [entry] = queue.glob("*.json")
+    assert decode_entry(entry.read_bytes()) == Entry((A,))
