@@ -668,14 +668,24 @@ def log(message: str) -> None:
     print(f"nix-cache-agent: {message}", file=sys.stderr, flush=True)
 
 
-def drain_once(queue: Queue, nix: Nix, settings: Settings, batch: int = 64) -> str:
-    """Push the oldest entries' closures: ``"idle"`` (nothing queued), ``"done"`` or ``"failed"``.
+def batch_of(entries: Sequence[Path], failures: int, size: int = 64) -> list[Path]:
+    """Which entries to push next: the oldest ``size``; after failures, one at a time, in turn.
+
+    So an entry that keeps failing delays the others by one attempt each, and never blocks them.
+    """
+    if failures == 0 or not entries:
+        return list(entries[:size])
+    return [entries[(failures - 1) % len(entries)]]
+
+
+def drain_once(queue: Queue, nix: Nix, settings: Settings, failures: int = 0) -> str:
+    """Push a batch of queued closures: ``"idle"`` (nothing queued), ``"done"`` or ``"failed"``.
 
     An entry goes only after its closure is in the cache; a corrupt entry is set aside, a path gone
     from the store is dropped, each with one line; any other failure keeps every entry for a retry.
     """
     taken: list[tuple[Path, list[str]]] = []
-    for path in queue.entries()[:batch]:
+    for path in batch_of(queue.entries(), failures):
         try:
             entry = decode_entry(path.read_bytes())
             paths = list(entry.paths) or (nix.outputs(entry.drv) if entry.drv else [])
@@ -717,16 +727,16 @@ def _cache(settings: Settings) -> Cache:
 
 def drain(queue: Queue, nix: Nix, settings: Settings, once: bool, poll: float, max_backoff: float) -> int:
     """Drain forever (the service): after a failure wait 1 s, doubling up to ``max_backoff``."""
-    delay = 1.0
+    delay, failures = 1.0, 0
     while True:
-        outcome = drain_once(queue, nix, settings)
+        outcome = drain_once(queue, nix, settings, failures)
         if outcome == "failed":
             if once:
                 return 1
             time.sleep(delay)
-            delay = min(delay * 2, max_backoff)
+            delay, failures = min(delay * 2, max_backoff), failures + 1
             continue
-        delay = 1.0
+        delay, failures = 1.0, 0
         if outcome == "idle":
             if once:
                 return 0

@@ -24,6 +24,7 @@ from agent.nix_cache_agent import (
     Queue,
     QueueEntryError,
     Settings,
+    batch_of,
     decode_entry,
     drain_once,
     encode_entry,
@@ -333,3 +334,46 @@ def test_the_checkout_s_wrapper_runs_the_agent_from_the_venv(tmp_path: Path) -> 
     assert (result.returncode, result.stderr) == (0, "")
     [entry] = queue.glob("*.json")
     assert decode_entry(entry.read_bytes()) == Entry((A,))
+
+
+def test_after_a_failure_entries_are_tried_alone_in_turn_so_none_blocks_the_others() -> None:
+    entries = [Path(f"/q/{n}.json") for n in "abc"]
+    assert batch_of(entries, 0) == entries
+    assert batch_of(entries, 0, size=2) == entries[:2]
+    assert [batch_of(entries, f) for f in (1, 2, 3, 4)] == [
+        [entries[0]],
+        [entries[1]],
+        [entries[2]],
+        [entries[0]],
+    ]
+    assert batch_of([], 3) == []
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_drain_backs_off_doubling_and_counts_failures_until_a_success(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The service loop: failures wait 1, 2, 4… s (capped) and make the next batch one entry in turn."""
+    import agent.nix_cache_agent as module
+
+    outcomes = iter(["failed", "failed", "failed", "done", "failed", "idle"])
+    seen: list[int] = []
+    slept: list[float] = []
+
+    def fake_drain_once(queue: object, nix: object, settings: object, failures: int = 0) -> str:
+        seen.append(failures)
+        try:
+            return next(outcomes)
+        except StopIteration:
+            raise _Stop from None
+
+    monkeypatch.setattr(module, "drain_once", fake_drain_once)
+    monkeypatch.setattr(time, "sleep", slept.append)
+    settings = Settings(endpoint="http://127.0.0.1:1", bucket="b", profile="p")
+    with pytest.raises(_Stop):
+        module.drain(Queue("/nonexistent"), module.Nix(), settings, once=False, poll=0.5, max_backoff=3)
+    assert seen == [0, 1, 2, 3, 0, 1, 0]
+    assert slept == [1.0, 2.0, 3.0, 1.0, 0.5]
