@@ -1,6 +1,7 @@
 """nix-cache-agent: the one way store paths enter the cache.
 
-The post-build hook only queues (``enqueue``: one file per build, written then renamed, no network);
+The post-build hook only queues (one file per build, written then renamed, no network: ``enqueue``,
+or the same in a few lines of bash as ``builderModule``'s hook does, to start no interpreter);
 the ``drain`` service pushes what is queued and removes an entry only once its closure is in the
 cache; ``push`` does the same for paths given by hand; ``resign`` adds a new key's signature to every
 narinfo in the bucket.

@@ -3,7 +3,8 @@
 It signs everything the builder builds as it is built (``secret-key-files``); its post-build hook
 only queues each build's outputs for the upload agent (no network: Nix waits for the hook after every
 build), and the ``nix-cache-agent`` service drains that queue into the cache. The agent is
-``agent/nix_cache_agent.py``, embedded byte for byte with ``pkgs.writers.writePython3Bin``.
+``agent/nix_cache_agent.py``, embedded byte for byte with ``pkgs.writers.writePython3Bin``; the hook
+is a few lines of bash that write the agent's queue entry format.
 
 Pure functions of config, like ``nix_text``: the module is checked with the real ``nix-instantiate``,
 and what it carries is run by the real Nix after a real build (``tests/test_builder_module.py``,
@@ -36,24 +37,47 @@ AGENT_CONFIG_FILE = "/etc/nix-cache-agent.json"
 #: flake8 checks the embedded code when the system is built; ruff allows lines up to 110 columns.
 FLAKE_IGNORE = ("E501",)
 
-#: Stand-in for the agent's store path in the hook, replaced by a Nix interpolation.
-_AGENT = "@nix-cache-agent@"
+#: Stand-in for coreutils' ``bin/`` in the hook, replaced by a Nix interpolation.
+_COREUTILS = "@nix-cache-coreutils@/"
 
 
-def post_build_hook(agent: str = "nix-cache-agent", queue_dir: str = QUEUE_DIR) -> str:
-    """The hook's bash script: queue ``$OUT_PATHS`` (or, when Nix passes none, ``$DRV_PATH``); exit 0.
+def post_build_hook(coreutils: str = "", queue_dir: str = QUEUE_DIR) -> str:
+    """The hook's bash script: queue ``$OUT_PATHS`` (and ``$DRV_PATH``) as one agent queue entry; exit 0.
 
     Nix runs the hook after every build and waits for it, and a hook that fails fails the build (and
-    stops the build loop): so it touches no network and nothing here may exit non-zero. Nix 2.8.0
-    passes an empty ``$OUT_PATHS`` (NixOS/nix#6446), as do rebuilds in 2.30-2.31 (NixOS/nix#14287):
-    the derivation is queued too, and the agent asks it for its outputs when it drains.
+    stops the build loop): so it touches no network, starts no interpreter (a few milliseconds, where
+    starting the agent costs tens) and nothing here may exit non-zero. It writes the agent's entry
+    format (``decode_entry``; store paths hold no quote or backslash) under a dot-name, syncs it and
+    renames it into the queue, named by time like ``entry_name``. Nix 2.8.0 passes an empty
+    ``$OUT_PATHS`` (NixOS/nix#6446), as do rebuilds in 2.30-2.31 (NixOS/nix#14287): the derivation
+    is queued too, and the agent asks it for its outputs when it drains. ``coreutils`` is the prefix
+    of ``mkdir``, ``sync`` and ``mv`` (the module passes coreutils' ``bin/``).
     """
+    queue = shlex.quote(queue_dir)
     return f"""\
 # nix-cache: queue each build's outputs for the upload agent (nix-cache-agent.service).
 # Nix runs this as root after every build and waits for it: it only writes one file into the
 # queue, never touches the network and never fails the build.
 set -f
-{agent} enqueue --queue-dir {shlex.quote(queue_dir)} --drv "${{DRV_PATH:-}}" -- ${{OUT_PATHS:-}} || true
+if [ -z "${{OUT_PATHS:-}}${{DRV_PATH:-}}" ]; then
+  exit 0
+fi
+paths=
+for path in ${{OUT_PATHS:-}}; do
+  paths="$paths${{paths:+, }}\\"$path\\""
+done
+drv=null
+if [ -n "${{DRV_PATH:-}}" ]; then
+  drv="\\"$DRV_PATH\\""
+fi
+now=${{EPOCHREALTIME//[!0-9]/}}000
+printf -v name '%020d-%d-%04x.json' "$now" "$$" "$RANDOM"
+if ! {{ {coreutils}mkdir -p {queue} &&
+  printf '{{"version": 1, "paths": [%s], "drv": %s}}\\n' "$paths" "$drv" > {queue}/".tmp-$name" &&
+  {coreutils}sync {queue}/".tmp-$name" &&
+  {coreutils}mv {queue}/".tmp-$name" {queue}/"$name"; }} 2>/dev/null; then
+  echo "{HOOK_NAME}: not queued, {queue_dir} is not writable: ${{OUT_PATHS:-${{DRV_PATH:-}}}}" >&2
+fi
 exit 0
 """
 
@@ -61,10 +85,10 @@ exit 0
 def builder_module(target: AgentTarget, queue_dir: str = QUEUE_DIR) -> str:
     """A NixOS module for the builder: sign every build, queue it from the hook, drain it as a service."""
     agent_text = AGENT_SOURCE.read_text()
-    hook = _indented_string(post_build_hook(_AGENT, queue_dir), "    ")
-    if hook.count(_AGENT) != 1:
-        raise ValueError(f"{_AGENT} must occur exactly once in the hook")
-    hook = hook.replace(_AGENT, "${agent}/bin/nix-cache-agent")
+    hook = _indented_string(post_build_hook(_COREUTILS, queue_dir), "    ")
+    if hook.count(_COREUTILS) != 3:
+        raise ValueError(f"{_COREUTILS} must stand before mkdir, sync and mv in the hook")
+    hook = hook.replace(_COREUTILS, "${pkgs.coreutils}/bin/")
     settings = json.dumps({**target.settings(), "queue_dir": queue_dir}, indent=2, sort_keys=True)
     etc_name = AGENT_CONFIG_FILE.removeprefix("/etc/")
     flake_ignore = " ".join(nix_string(code) for code in FLAKE_IGNORE)

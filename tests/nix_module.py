@@ -1,7 +1,8 @@
 """The builder module evaluated by the real ``nix-instantiate`` with a stub ``config`` and ``pkgs``.
 
 The stubs are the few attributes the module uses: ``config.nix.package`` (a store path in NixOS; here
-any folder with ``bin/nix``), ``pkgs.python3Packages``, and the two writers, which return what they
+any folder with ``bin/nix``), ``pkgs.coreutils`` (this machine's ``/usr``, whose ``bin`` has
+``mkdir``, ``sync`` and ``mv``), ``pkgs.python3Packages``, and the two writers, which return what they
 were given (``{ name, text, … }``, with an ``outPath`` so that the module's interpolations work) so
 that the test sees the hook's and the agent's text exactly as NixOS would write them into the store.
 """
@@ -30,7 +31,7 @@ def evaluate_module(
     nix.run("nix-instantiate", "--parse", str(module))
     args = (
         '{ config = { nix.package = "/stub/nix"; }; pkgs = { '
-        'python3Packages = { minio = "minio"; pynacl = "pynacl"; }; '
+        'coreutils = "/usr"; python3Packages = { minio = "minio"; pynacl = "pynacl"; }; '
         'writeShellScript = name: text: { inherit name text; outPath = "/stub/hook"; }; '
         "writers.writePython3Bin = name: attrs: text: attrs // "
         f"{{ inherit name text; outPath = {nix_string(agent_package)}; }}; }}; }}"
