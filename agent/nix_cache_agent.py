@@ -23,6 +23,7 @@ import base64
 import json
 import os
 import posixpath
+import queue
 import re
 import secrets
 import subprocess
@@ -30,8 +31,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -252,27 +254,32 @@ def run_in_order(
     for node, deps in dependencies.items():
         for dep in deps:
             dependents[dep].append(node)
-    running: dict[Future[object], str] = {}
+    finished: queue.SimpleQueue[tuple[str, BaseException | None]] = queue.SimpleQueue()
+    running = 0
+
+    def report(node: str, done: Future[object]) -> None:
+        finished.put((node, done.exception()))
 
     def start_ready(nodes: Iterable[str]) -> None:
+        nonlocal running
         for node in nodes:
             if not waiting[node]:
                 del waiting[node]
-                running[pool.submit(action, node)] = node
+                running += 1
+                pool.submit(action, node).add_done_callback(partial(report, node))
 
     start_ready(sorted(waiting))
     failure: BaseException | None = None
     while running:
-        finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-        for future in finished:
-            node = running.pop(future)
-            if (error := future.exception()) is not None:
-                failure = failure or error
-                continue
-            if failure is None:
-                for dependent in dependents[node]:
-                    waiting[dependent].discard(node)
-                start_ready(dependents[node])
+        # One completion at a time from a queue: waiting on every running future would cost O(n) each.
+        node, error = finished.get()
+        running -= 1
+        if error is not None:
+            failure = failure or error
+        elif failure is None:
+            for dependent in dependents[node]:
+                waiting[dependent].discard(node)
+            start_ready(dependents[node])
     if failure is not None:
         raise failure
     if waiting:
@@ -518,7 +525,8 @@ class Cache:
             response.release_conn()
 
     def put_file(self, key: str, path: Path, content_type: str) -> None:
-        self.client.fput_object(self.bucket, key, str(path), content_type=content_type)
+        # Up to 64 MiB in one PUT (as Nix does); larger NARs go in 64 MiB parts, uploaded in parallel.
+        self.client.fput_object(self.bucket, key, str(path), content_type=content_type, part_size=64 << 20)
 
     def put_text(self, key: str, text: str, content_type: str) -> None:
         import io
