@@ -23,7 +23,6 @@ import base64
 import json
 import os
 import posixpath
-import queue
 import re
 import secrets
 import subprocess
@@ -35,6 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 NARINFO_TYPE = "text/x-nix-narinfo"
@@ -254,7 +254,7 @@ def run_in_order(
     for node, deps in dependencies.items():
         for dep in deps:
             dependents[dep].append(node)
-    finished: queue.SimpleQueue[tuple[str, BaseException | None]] = queue.SimpleQueue()
+    finished: SimpleQueue[tuple[str, BaseException | None]] = SimpleQueue()
     running = 0
 
     def report(node: str, done: Future[object]) -> None:
@@ -429,7 +429,10 @@ class Nix:
 
     def _run(self, tool: str, *args: str) -> str:
         command = [self._tool(tool), *args]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        except OSError as error:
+            raise AgentError(f"cannot run {command[0]}: {error.strerror} (is Nix on PATH?)") from None
         if result.returncode != 0:
             lines = [line for line in result.stderr.splitlines() if line.strip()]
             verb = next((a for a in args if not a.startswith(("-", "/")) and a != "nix-command"), args[0])
@@ -699,6 +702,9 @@ def drain_once(queue: Queue, nix: Nix, settings: Settings, failures: int = 0) ->
             entry = decode_entry(path.read_bytes())
             paths = list(entry.paths) or (nix.outputs(entry.drv) if entry.drv else [])
         except FileNotFoundError:
+            continue
+        except OSError as error:
+            log(f"queue entry {path.name} cannot be read, kept: {error.strerror}")
             continue
         except QueueEntryError as error:
             log(f"corrupt queue entry {path.name} set aside in {queue.set_aside(path)}: {error}")

@@ -377,3 +377,11 @@ def test_drain_backs_off_doubling_and_counts_failures_until_a_success(
         module.drain(Queue("/nonexistent"), module.Nix(), settings, once=False, poll=0.5, max_backoff=3)
     assert seen == [0, 1, 2, 3, 0, 1, 0]
     assert slept == [1.0, 2.0, 3.0, 1.0, 0.5]
+
+
+def test_a_missing_nix_is_one_clear_error(tmp_path: Path) -> None:
+    """The service's PATH without Nix must be one journal line, not a traceback that restarts it."""
+    from agent.nix_cache_agent import Nix
+
+    with pytest.raises(AgentError, match=r"cannot run .*nix-store: No such file or directory"):
+        Nix(str(tmp_path)).invalid_paths([A])
