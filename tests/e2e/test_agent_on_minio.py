@@ -21,14 +21,30 @@ from minio.datatypes import Object
 from components.nix_keys import NixKeyPair, generate_key_pair
 from devtools.cache_on_minio import DocumentCache, create_document_cache
 from devtools.minio_server import MinioServer
+from tests.e2e import s3
 from tests.e2e.agent_harness import Agent, build_closure, closure_of, narinfo_key
 from tests.nix_client import NixClient
 
 
 @pytest.fixture
 def cache(minio: MinioServer) -> DocumentCache:
+    """A new cache whose writer is also denied ``nix-cache-info``: the agent never needs to touch it."""
     name = f"agent-{secrets.token_hex(4)}"
-    return create_document_cache(minio, name, f"w-{name}")
+    made = create_document_cache(minio, name, f"w-{name}")
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": ["s3:PutObject", "s3:DeleteObject"],
+                "Resource": [f"arn:aws:s3:::{name}/nix-cache-info"],
+            }
+        ],
+    }
+    admin = minio.root_clients().admin
+    admin.policy_add(f"{name}-no-cache-info", policy=deny)
+    admin.attach_policy([f"{name}-no-cache-info"], user=made.writer)
+    return made
 
 
 @pytest.fixture
@@ -85,6 +101,12 @@ def test_push_uploads_the_closure_and_a_fresh_store_substitutes_it(
     cache: DocumentCache, agent: Agent, nix: NixClient, key: NixKeyPair, tmp_path: Path
 ) -> None:
     """The README's round trip: build, push with the agent (signing as it stages), substitute over HTTP."""
+    writer = s3.client(cache.server.endpoint_url, cache.writer, cache.writer_secret)
+    assert (
+        s3.error_code(writer.put_object, Bucket=cache.bucket, Key="nix-cache-info", Body=b"x")
+        == "AccessDenied"
+    )
+    assert s3.error_code(writer.delete_object, Bucket=cache.bucket, Key="nix-cache-info") == "AccessDenied"
     root = build_closure(nix, leaves=3, mids=2)
     paths = closure_of(nix, root)
     key_file = nix.key_file(key.secret_key)
