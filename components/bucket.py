@@ -32,13 +32,13 @@ class CacheBucketArgs:
 
 def lifecycle_rule(rule: ExpiryRule) -> dict[str, Any]:
     """An expiry rule as the lifecycle provider takes it."""
-    return {"id": rule.rule_id, "status": "Enabled", "prefix": rule.prefix, "days": rule.days}
+    return {"id": rule.rule_id, "prefix": rule.prefix, "days": rule.days}
 
 
 class CacheBucket(pulumi.ComponentResource):
     bucket: Bucket
-    anonymous_policy: BucketPolicy | None
-    expiry: Lifecycle | None
+    anonymous_policy: BucketPolicy
+    expiry: Lifecycle
     cache_info: BucketObject
 
     def __init__(self, name: str, args: CacheBucketArgs, opts: pulumi.ResourceOptions | None = None):
@@ -50,26 +50,19 @@ class CacheBucket(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         bucket_name = self.bucket.bucket
-        self.anonymous_policy = (
-            BucketPolicy(
-                f"{name}-anonymous-download",
-                bucket=bucket_name,
-                policy=to_json(anonymous_download_policy(args.bucket)),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            if args.public
-            else None
+        # Always owned, even when empty: a private cache has no bucket policy and ``expireDays: 0`` no
+        # rules, and a policy or rule added by hand there would open the cache or delete its data.
+        self.anonymous_policy = BucketPolicy(
+            f"{name}-anonymous-download",
+            bucket=bucket_name,
+            policy=to_json(anonymous_download_policy(args.bucket)) if args.public else "",
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        rules = expiry_rules(args.expire_days)
-        self.expiry = (
-            Lifecycle(
-                f"{name}-expiry",
-                bucket=bucket_name,
-                rules=[lifecycle_rule(rule) for rule in rules],
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            if rules
-            else None
+        self.expiry = Lifecycle(
+            f"{name}-expiry",
+            bucket=bucket_name,
+            rules=[lifecycle_rule(rule) for rule in expiry_rules(args.expire_days)],
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.cache_info = BucketObject(
             f"{name}-cache-info",

@@ -19,6 +19,10 @@ CACHE_INFO_KEY = "nix-cache-info"
 NAR_PREFIX = "nar/"
 #: Days a NAR outlives its narinfo: Nix uploads the NAR first, so its clock starts earlier.
 NAR_GRACE_DAYS = 1
+#: 100 years: the most a narinfo may be kept (``nix-cache:expireDays``). MinIO adds the days to today
+#: without a range check and wraps a date past its range into the past (near 106,750 days), which
+#: deletes everything at once.
+MAX_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,8 @@ def safe_prefixes(reserved: Sequence[str], alphabet: str = NIX_BASE32) -> tuple[
 
 def expiry_rules(days: int) -> tuple[ExpiryRule, ...]:
     """The cache's ILM rules; none when ``days`` is 0 (keep forever)."""
-    if days < 0:
-        raise ValueError("days must not be negative")
+    if not 0 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be from 0 to {MAX_DAYS}")
     if days == 0:
         return ()
     narinfo_rules = (

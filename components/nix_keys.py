@@ -16,7 +16,10 @@ from nacl.signing import SigningKey
 
 _SEED_BYTES = 32
 _PUBLIC_BYTES = 32
-_KEY_NAME = re.compile(r"[^\s:]+")
+#: The longest key name accepted: it names a file (``/etc/nix/<name>.sec``) and a line of nix.conf.
+MAX_KEY_NAME_LENGTH = 128
+#: A name that is safe as a file name and in a shell word: no ``/``, ``*``, ``$``, no leading ``-`` or ``.``.
+_KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class NixKeyError(ValueError):
@@ -24,15 +27,22 @@ class NixKeyError(ValueError):
 
 
 def key_name_problem(name: str) -> str | None:
-    """Why Nix would choke on ``name`` as a key name, or ``None`` when it is fine.
+    """Why ``name`` cannot be a key name of the cache, or ``None`` when it is fine.
 
-    The name is everything before the first ``:`` of a key, so it cannot hold one; whitespace would split
-    the ``trusted-public-keys`` list.
+    Nix itself only needs a name without ``:`` (the key follows it) and whitespace (it would split the
+    ``trusted-public-keys`` list); but the name also becomes the builder's key file
+    ``/etc/nix/<name>.sec``, so it may not reach outside ``/etc/nix`` (``/``, ``..``), expand in a shell
+    (``*``, ``$(…)``) or read as an option (``-x``).
     """
     if not name:
         return "must not be empty"
+    if len(name) > MAX_KEY_NAME_LENGTH:
+        return f"is {len(name)} characters long; at most {MAX_KEY_NAME_LENGTH} are allowed"
     if not _KEY_NAME.fullmatch(name):
-        return "must not contain ':' or whitespace"
+        return (
+            "must be letters, digits, '.', '_' and '-' only, starting with a letter or digit "
+            "(it names the key file /etc/nix/<name>.sec)"
+        )
     return None
 
 

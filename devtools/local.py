@@ -24,6 +24,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devtools.distributed_minio import (
     ADDRESS,
@@ -70,12 +71,19 @@ def say(message: str) -> None:
     print(f"==> {message}", file=sys.stderr, flush=True)
 
 
-def _saved_secret(path: Path, make: dict[str, str]) -> dict[str, str]:
+def private_dir(path: Path) -> None:
+    """Make ``path`` (mode 0700, also when it exists): it holds the root password, the stack's
+    passphrase and MinIO's drives, whose IAM files keep most of each user's secret in clear."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
+def _saved_secret(path: Path, make: dict[str, Any]) -> dict[str, Any]:
     """Settings with secrets, made the first time and kept since (mode 0600)."""
     if path.exists():
-        saved: dict[str, str] = json.loads(path.read_text())
+        saved: dict[str, Any] = json.loads(path.read_text())
         return saved
-    LOCAL.mkdir(exist_ok=True)
+    private_dir(LOCAL)
     path.touch(mode=0o600)
     path.write_text(json.dumps(make))
     return make
@@ -135,19 +143,9 @@ def _saved_backend(server: MinioServer) -> StateBackend:
 
 def _minio(toolchain: Toolchain) -> MinioServer:
     """The local server, with the port and root credentials chosen the first time and kept since."""
-    if SETTINGS.exists():
-        saved = json.loads(SETTINGS.read_text())
-    else:
-        credentials = RootCredentials.generate()
-        saved = {
-            "port": free_port(),
-            "console_port": free_port(),
-            "user": credentials.user,
-            "password": credentials.password,
-        }
-        LOCAL.mkdir(exist_ok=True)
-        SETTINGS.touch(mode=0o600)
-        SETTINGS.write_text(json.dumps(saved))
+    credentials = RootCredentials.generate()
+    chosen = {"port": free_port(), "console_port": free_port(), "user": credentials.user}
+    saved = _saved_secret(SETTINGS, {**chosen, "password": credentials.password})
     return MinioServer(
         minio_binary=toolchain.tool("minio"),
         home=LOCAL / "minio",
@@ -191,6 +189,7 @@ def _start_cluster(toolchain: Toolchain) -> MinioServer:
 
 
 def up(layout: str | None = None, state: str | None = None) -> None:
+    private_dir(LOCAL)  # also a .local/ made before it was private
     choice = _choose(layout, state)
     toolchain = ensure_tools()
     if choice.layout == "distributed":

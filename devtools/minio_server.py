@@ -119,10 +119,12 @@ class MinioServer:
 
     def spawn(self) -> None:
         """Start the process without waiting (a distributed node is healthy only once a quorum runs)."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        # Private to this user: MinIO's drives hold its IAM files, with most of each user's secret.
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.home.chmod(0o700)
         if not self.endpoints:
             for n in range(1, self.drives + 1):
-                (self.home / f"drive{n}").mkdir(exist_ok=True)
+                (self.home / f"drive{n}").mkdir(mode=0o700, exist_ok=True)
         env = {
             **os.environ,
             **self.extra_env,
@@ -147,7 +149,7 @@ class MinioServer:
         ]
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, umask=0o077
             )
         self.pid_file.write_text(str(self.process.pid))
 
@@ -174,8 +176,15 @@ class MinioServer:
         if not self.command_prefix:
             refuse_to_leave_the_machine(self.host)
             return _healthy(url, self.ssl_context())
-        probe = [*self.command_prefix, sys.executable, "-c", _PROBE, url, str(self.ca_file or "")]
-        return subprocess.run(probe, capture_output=True, check=False, timeout=30).returncode == 0
+        probe = [
+            *self.command_prefix,
+            sys.executable,
+            "-m",
+            "devtools.minio_server",
+            url,
+            str(self.ca_file or ""),
+        ]
+        return subprocess.run(probe, cwd=_ROOT, capture_output=True, check=False, timeout=30).returncode == 0
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         """Stop the server this object started, or the one recorded in the pid file.
@@ -201,16 +210,8 @@ class MinioServer:
         return True
 
 
-#: The health check as a separate process (``argv``: URL, CA file or ""): exit 0 when it answers 200.
-_PROBE = """
-import ssl, sys, urllib.request
-context = ssl.create_default_context(cafile=sys.argv[2]) if sys.argv[2] else None
-try:
-    with urllib.request.urlopen(sys.argv[1], timeout=2, context=context) as answer:
-        sys.exit(0 if answer.status == 200 else 1)
-except OSError:
-    sys.exit(1)
-"""
+#: Where ``python -m devtools.…`` runs from, inside a namespace as outside.
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 def refuse_to_leave_the_machine(host: str) -> None:
@@ -270,3 +271,14 @@ def _wait_gone(pid: int, process: subprocess.Popen[bytes] | None, timeout: float
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def main() -> None:
+    """The health check inside a namespace (``argv``: URL, CA file or ""): exit 0 when it answers 200."""
+    url, ca_file = sys.argv[1], sys.argv[2]
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    sys.exit(0 if _healthy(url, context) else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -22,44 +22,15 @@ import secrets
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Any
 
 from minio.error import MinioAdminException
 
+from components.policies import state_policy
 from devtools.minio_server import MinioServer, RootCredentials, refuse_to_leave_the_machine
 from devtools.toolchain import ROOT
 
 STATE_BUCKET = "pulumi-state"
 STATE_USER = "pulumi-state"
-
-#: What Pulumi's S3 backend does in its bucket (seen with ``mc admin trace`` over ``stack init``, ``up``,
-#: ``preview``, ``refresh``, ``stack export``, ``stack ls``, ``destroy`` and ``stack rm``): ListObjectsV2 of
-#: ``.pulumi/`` prefixes (s3:ListBucket); GetObject and HeadObject (s3:GetObject) of ``meta.yaml``, the
-#: checkpoint and lock files; PutObject of those, of history and backups, and CopyObject of the checkpoint to
-#: ``.json.bak`` and into the history (s3:GetObject on the source, s3:PutObject on the copy); DeleteObject of
-#: its lock when done, and of history and checkpoint on ``stack rm`` (s3:DeleteObject). Nothing else: no
-#: bucket location, no multipart (a checkpoint over 5 MiB would go up in parts, which s3:PutObject covers).
-STATE_BUCKET_ACTIONS = ("s3:ListBucket",)
-STATE_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject")
-
-
-def state_policy(bucket: str = STATE_BUCKET) -> dict[str, Any]:
-    """The state user's one policy: list, read, write and delete in its bucket; nothing else anywhere."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": list(STATE_BUCKET_ACTIONS),
-                "Resource": [f"arn:aws:s3:::{bucket}"],
-            },
-            {
-                "Effect": "Allow",
-                "Action": list(STATE_OBJECT_ACTIONS),
-                "Resource": [f"arn:aws:s3:::{bucket}/*"],
-            },
-        ],
-    }
 
 
 def backend_url(endpoint_url: str, bucket: str = STATE_BUCKET, region: str = "us-east-1") -> str:

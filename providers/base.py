@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, ResourceProvider
 from pulumi.output import Unknown
 
@@ -27,6 +28,15 @@ _preflight_lock = threading.Lock()
 def is_known(value: Any) -> bool:
     """False for an input that is not known yet (the engine's marker, or the SDK's ``Unknown``)."""
     return not isinstance(value, Unknown) and value != UNKNOWN
+
+
+def fixed_name(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+    """``opts`` for a resource whose name in MinIO is fixed: a replacement has the same name.
+
+    Pulumi replaces create-first by default, so the old resource's delete would remove what the
+    replacement just made (``pulumi up --replace``). Deleting first is the only safe order.
+    """
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True))
 
 
 def preflight_problem(provider: MinioProvider) -> str | None:

@@ -1,7 +1,13 @@
-"""A bucket: made once, marked with its stack, never emptied or taken over silently."""
+"""A bucket: made once, marked with its stack, never emptied or taken over silently.
+
+A replacement (``pulumi up --replace``) has the same name, and Pulumi makes it before it deletes the
+old one, whose delete would then remove the bucket just "made". So each create writes a generation tag,
+and a delete whose generation is no longer the bucket's leaves the bucket to its replacement.
+"""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pulumi
@@ -10,7 +16,15 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 from providers import sdk
 from providers.base import MinioProvider, is_known
 from providers.errors import ProviderError
-from providers.ownership import STACK_TAG, bucket_owner, stack_owner, taken_message, update_tags
+from providers.ownership import (
+    GENERATION_TAG,
+    STACK_TAG,
+    bucket_owner,
+    read_tags,
+    stack_owner,
+    taken_message,
+    update_tags,
+)
 
 #: How many objects ``delete`` counts before it says "at least".
 _COUNT_LIMIT = 1000
@@ -43,11 +57,18 @@ class BucketProvider(MinioProvider):
                 except sdk.S3Error as error:
                     if error.code != "BucketAlreadyOwnedByYou":
                         raise
-            update_tags(s3, bucket, {STACK_TAG: owner})
+            update_tags(s3, bucket, {STACK_TAG: owner, GENERATION_TAG: secrets.token_hex(8)})
         return CreateResult(bucket, self._outs(bucket, props))
 
     def _outs(self, bucket: str, props: dict[str, Any]) -> dict[str, Any]:
-        return {"bucket": bucket, "owner": bucket_owner(self.clients.s3, bucket), "adopt": props.get("adopt")}
+        tags = read_tags(self.clients.s3, bucket)
+        return {
+            "bucket": bucket,
+            "owner": tags.get(STACK_TAG),
+            "adopt": props.get("adopt"),
+            # A mark removed by hand keeps the state's generation: ``update`` writes it back.
+            "generation": tags.get(GENERATION_TAG) or props.get("generation"),
+        }
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with self.calling(f"reading bucket {id_!r}"):
@@ -60,16 +81,20 @@ class BucketProvider(MinioProvider):
         changed = bool(replaces) or olds.get("owner") != news.get("owner")
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=False)
 
-    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         with self.calling(f"marking bucket {id_!r} as this stack's"):
-            update_tags(self.clients.s3, id_, {STACK_TAG: news["owner"]})
-            return UpdateResult(self._outs(id_, news))
+            generation = olds.get("generation") or secrets.token_hex(8)
+            update_tags(self.clients.s3, id_, {STACK_TAG: news["owner"], GENERATION_TAG: generation})
+            return UpdateResult(self._outs(id_, {**news, "generation": generation}))
 
-    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
         with self.calling(f"deleting bucket {id_!r}"):
             s3 = self.clients.s3
             if not s3.bucket_exists(id_):
                 return
+            generation, current = props.get("generation"), read_tags(s3, id_).get(GENERATION_TAG)
+            if generation and current and current != generation:
+                return  # replaced: the bucket is its replacement's now
             count = 0
             for _ in s3.list_objects(id_, recursive=True):
                 count += 1
@@ -95,5 +120,5 @@ class Bucket(pulumi.dynamic.Resource, module="minio", name="Bucket"):
     def __init__(
         self, name: str, *, bucket: str, adopt: bool = False, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        props = {"bucket": bucket, "owner": stack_owner(), "adopt": adopt}
+        props = {"bucket": bucket, "owner": stack_owner(), "adopt": adopt, "generation": None}
         super().__init__(BucketProvider(), name, props, opts)

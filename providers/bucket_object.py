@@ -9,7 +9,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider
+from providers.base import MinioProvider, fixed_name
 
 #: Bytes read back to compare; the objects this provider owns are a few lines long.
 _READ_LIMIT = 1 << 20
@@ -93,4 +93,4 @@ class BucketObject(pulumi.dynamic.Resource, module="minio", name="BucketObject")
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {"bucket": bucket, "key": key, "content": content, "content_type": content_type}
-        super().__init__(BucketObjectProvider(), name, props, opts)
+        super().__init__(BucketObjectProvider(), name, props, fixed_name(opts))

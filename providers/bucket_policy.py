@@ -1,4 +1,8 @@
-"""A bucket's policy (who may do what without an identity), compared by meaning."""
+"""A bucket's policy (who may do what without an identity), compared by meaning.
+
+An empty ``policy`` is a desired state too: the bucket has no policy at all (a private cache), so a
+policy added by hand (``mc anonymous set public``) is drift that ``up`` removes.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider
+from providers.base import MinioProvider, fixed_name
 from providers.bucket_lock import bucket_settings_lock
 from providers.policy_document import canonical_policy_text, same_policy
 
@@ -19,16 +23,29 @@ class BucketPolicyProvider(MinioProvider):
     key_property = "bucket"
 
     def _stored(self, bucket: str) -> str | None:
+        """The policy in canonical form; ``""`` when the bucket has none, ``None`` when there is no bucket."""
         try:
             return canonical_policy_text(self.clients.s3.get_bucket_policy(bucket))
         except sdk.S3Error as error:
-            if error.code in _GONE:
+            if error.code == "NoSuchBucketPolicy":
+                return ""
+            if error.code == "NoSuchBucket":
                 return None
             raise
 
+    def _remove(self, bucket: str) -> None:
+        try:
+            self.clients.s3.delete_bucket_policy(bucket)
+        except sdk.S3Error as error:
+            if error.code not in _GONE:
+                raise
+
     def _apply(self, bucket: str, policy: str) -> dict[str, Any]:
         with self.calling(f"setting the policy of bucket {bucket!r}"), bucket_settings_lock(bucket):
-            self.clients.s3.set_bucket_policy(bucket, policy)
+            if policy:
+                self.clients.s3.set_bucket_policy(bucket, policy)
+            else:
+                self._remove(bucket)
             return {"bucket": bucket, "policy": self._stored(bucket)}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -50,17 +67,12 @@ class BucketPolicyProvider(MinioProvider):
         return UpdateResult(self._apply(id_, news["policy"]))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        with self.calling(f"removing the policy of bucket {id_!r}"):
-            try:
-                with bucket_settings_lock(id_):
-                    self.clients.s3.delete_bucket_policy(id_)
-            except sdk.S3Error as error:
-                if error.code not in _GONE:
-                    raise
+        with self.calling(f"removing the policy of bucket {id_!r}"), bucket_settings_lock(id_):
+            self._remove(id_)
 
 
 class BucketPolicy(pulumi.dynamic.Resource, module="minio", name="BucketPolicy"):
-    """The one policy of a bucket; ``policy`` holds it as MinIO stores it, in canonical form."""
+    """The one policy of a bucket (``""``: none); ``policy`` holds it as MinIO stores it, canonically."""
 
     bucket: pulumi.Output[str]
     policy: pulumi.Output[str]
@@ -73,4 +85,4 @@ class BucketPolicy(pulumi.dynamic.Resource, module="minio", name="BucketPolicy")
         policy: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(BucketPolicyProvider(), name, {"bucket": bucket, "policy": policy}, opts)
+        super().__init__(BucketPolicyProvider(), name, {"bucket": bucket, "policy": policy}, fixed_name(opts))

@@ -19,7 +19,14 @@ from providers import sdk
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0
 
-_TRUE = {"true", "1", "yes"}
+#: How a boolean of the stack config may be spelled; the program's config reader refuses anything else.
+TRUE_WORDS = frozenset({"true", "1", "yes"})
+FALSE_WORDS = frozenset({"false", "0", "no"})
+
+
+def endpoint_url(server: str, use_ssl: bool) -> str:
+    """The S3 API's URL for ``host[:port]``: what every message and client names MinIO by."""
+    return f"{'https' if use_ssl else 'http'}://{server}"
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,7 @@ class MinioSettings:
 
     @property
     def endpoint_url(self) -> str:
-        return f"{'https' if self.use_ssl else 'http'}://{self.server}"
+        return endpoint_url(self.server, self.use_ssl)
 
     @classmethod
     def from_config(cls, get: Callable[[str], Any]) -> MinioSettings:
@@ -46,7 +53,7 @@ class MinioSettings:
             return "" if value is None else str(value)
 
         def flag(key: str) -> bool:
-            return text(key).strip().lower() in _TRUE
+            return text(key).strip().lower() in TRUE_WORDS
 
         return cls(
             server=text("minio:minioServer"),

@@ -2,18 +2,22 @@
 
 The dynamic provider server reports any exception as a full Python traceback. ``ProviderError`` carries
 a message meant for the user instead, and ``show_provider_errors_plainly`` makes the server print just
-that message for it (other exceptions, i.e. bugs, keep their traceback).
+that message for it; any other exception (a bug) shows as one line too, its traceback on request.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from typing import Any
 
 from providers import sdk
 from providers.connection import MinioSettings
+
+#: Set to show the whole traceback of an unexpected provider failure instead of its one line.
+TRACEBACK_ENV = "NIX_CACHE_TRACEBACK"
 
 
 class ProviderError(Exception):
@@ -30,11 +34,21 @@ def admin_error_code(error: sdk.MinioAdminException) -> str:
     return str(code or status)
 
 
-def _credentials_hint(settings: MinioSettings) -> str:
+def _credentials_hint(settings: MinioSettings, role: str | None) -> str:
+    if role:
+        return (
+            f"the {role} {settings.user!r}'s secret in MinIO is not the one this stack made (set by hand?); "
+            "`pulumi preview` shows it and `pulumi up` sets it back"
+        )
     return f"check minio:minioUser ({settings.user!r}) and minio:minioPassword"
 
 
-def _not_admin(settings: MinioSettings, where: str) -> str:
+def _not_admin(settings: MinioSettings, where: str, role: str | None) -> str:
+    if role:
+        return (
+            f"the {role} {settings.user!r} was refused by {where}; check its policy "
+            "(`pulumi preview` shows one detached or changed by hand)"
+        )
     return (
         f"minio:minioUser {settings.user!r} is not an admin of {where}; "
         "use the root user or one with the consoleAdmin policy"
@@ -53,8 +67,12 @@ def _tls_hint(settings: MinioSettings) -> str:
     )
 
 
-def describe(error: BaseException, settings: MinioSettings, doing: str) -> str:
-    """One line: what was being done, at which endpoint, what went wrong, and what to check."""
+def describe(error: BaseException, settings: MinioSettings, doing: str, role: str | None = None) -> str:
+    """One line: what was being done, at which endpoint, what went wrong, and what to check.
+
+    ``role`` names whose credentials were used when they are not the admin's (``"reader"``): the hint
+    then points at that user, not at ``minio:minioUser``.
+    """
     where = f"MinIO at {settings.endpoint_url}"
     if isinstance(error, sdk.urllib3.exceptions.MaxRetryError) and error.reason is not None:
         error = error.reason
@@ -73,16 +91,16 @@ def describe(error: BaseException, settings: MinioSettings, doing: str) -> str:
         return f"{doing}: the connection to {where} broke off ({_first_line(error)}); check that MinIO runs"
     if isinstance(error, sdk.S3Error):
         if error.code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            return f"{doing}: {where} refused the credentials; {_credentials_hint(settings)}"
+            return f"{doing}: {where} refused the credentials; {_credentials_hint(settings, role)}"
         if error.code == "AccessDenied":
-            return f"{doing}: {_not_admin(settings, where)}"
+            return f"{doing}: {_not_admin(settings, where, role)}"
         return f"{doing}: {where} answered {error.code}: {error.message}"
     if isinstance(error, sdk.MinioAdminException):
         code = admin_error_code(error)
         if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "XMinioAdminInvalidAccessKey"):
-            return f"{doing}: {where} refused the credentials; {_credentials_hint(settings)}"
+            return f"{doing}: {where} refused the credentials; {_credentials_hint(settings, role)}"
         if code in ("AccessDenied", "403"):
-            return f"{doing}: {_not_admin(settings, where)}"
+            return f"{doing}: {_not_admin(settings, where, role)}"
         return f"{doing}: {where} answered {code}"
     if isinstance(error, sdk.ServerError):
         return f"{doing}: {where} failed with HTTP {error.status_code}; check MinIO's own log"
@@ -111,6 +129,11 @@ class _PlainTraceback:
         error = sys.exc_info()[1]
         if isinstance(error, ProviderError):
             return str(error)
+        if error is not None and not os.environ.get(TRACEBACK_ENV):
+            return (
+                f"internal error of the nix-cache providers: {type(error).__name__}: {_first_line(error)} "
+                f"(set {TRACEBACK_ENV}=1 for the traceback, and please report it)"
+            )
         return traceback.format_exc(*args, **kwargs)
 
 
@@ -118,7 +141,8 @@ def show_provider_errors_plainly() -> None:
     """Make the dynamic provider server report a ``ProviderError`` as its message, without a traceback.
 
     The server (``python -m pulumi.dynamic``) formats every failure with ``traceback.format_exc``; only
-    in that process, and only for ``ProviderError``, its module's ``traceback`` is replaced.
+    in that process its module's ``traceback`` is replaced: a ``ProviderError`` shows as its message,
+    anything else (a bug) as one line naming it, unless ``NIX_CACHE_TRACEBACK`` asks for the traceback.
     """
     server: Any = sys.modules.get("__main__")
     if (

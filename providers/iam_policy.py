@@ -9,7 +9,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider, is_known
+from providers.base import MinioProvider, fixed_name, is_known
 from providers.errors import ProviderError, admin_error_code
 from providers.ownership import claim, claimed_by, release, stack_owner, taken_message
 from providers.policy_document import canonical_policy_text, same_policy
@@ -121,4 +121,4 @@ class IamPolicy(pulumi.dynamic.Resource, module="minio", name="IamPolicy"):
             "owner": stack_owner(),
             "adopt": adopt,
         }
-        super().__init__(IamPolicyProvider(), name, props, opts)
+        super().__init__(IamPolicyProvider(), name, props, fixed_name(opts))

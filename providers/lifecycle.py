@@ -1,5 +1,9 @@
 """A bucket's lifecycle (expiry) rules, owned whole: the bucket has exactly the rules given here.
 
+No rules is a desired state too (``expireDays: 0``): a rule added by hand would delete cached data, so
+it is drift that ``up`` removes. Every rule's days are bounded (``check_inputs``): MinIO wraps an
+expiry date past its range into the past and deletes everything at once.
+
 ``describe_rule`` turns a rule, ours or one MinIO holds, into a plain dict, so that the diff compares
 rule sets by meaning (id, filter, expiry, status) and shows a hand-made change in a readable way.
 """
@@ -12,8 +16,12 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider
+from providers.base import MinioProvider, fixed_name, is_known
 from providers.bucket_lock import bucket_settings_lock
+
+#: Far below where MinIO's expiry date overflows (about 106,750 days); the program's bound is lower still.
+MAX_RULE_DAYS = 36_501
+_GONE = ("NoSuchBucket", "NoSuchLifecycleConfiguration")
 
 
 def describe_rule(rule: sdk.Rule) -> dict[str, Any]:
@@ -70,7 +78,14 @@ def rule_set(rules: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 class LifecycleProvider(MinioProvider):
     key_property = "bucket"
 
+    def check_inputs(self, olds: dict[str, Any], news: dict[str, Any]) -> str | None:
+        for rule in news.get("rules") or []:
+            if is_known(rule) and not 0 < int(rule["days"]) <= MAX_RULE_DAYS:
+                return f"rule {rule['id']!r} expires after {rule['days']} days; 1 to {MAX_RULE_DAYS} are safe"
+        return None
+
     def _stored(self, bucket: str) -> list[dict[str, Any]] | None:
+        """The bucket's rules (``[]`` for none), or ``None`` when the bucket is gone."""
         try:
             config = self.clients.s3.get_bucket_lifecycle(bucket)
         except sdk.S3Error as error:
@@ -78,12 +93,23 @@ class LifecycleProvider(MinioProvider):
                 return None
             raise
         if config is None:
-            return None
+            return []
         return rule_set([describe_rule(rule) for rule in config.rules])
+
+    def _remove(self, bucket: str) -> None:
+        try:
+            self.clients.s3.delete_bucket_lifecycle(bucket)
+        except sdk.S3Error as error:
+            if error.code not in _GONE:
+                raise
 
     def _apply(self, bucket: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
         with self.calling(f"setting the lifecycle rules of bucket {bucket!r}"), bucket_settings_lock(bucket):
-            self.clients.s3.set_bucket_lifecycle(bucket, sdk.LifecycleConfig([to_sdk_rule(r) for r in rules]))
+            if rules:
+                config = sdk.LifecycleConfig([to_sdk_rule(r) for r in rules])
+                self.clients.s3.set_bucket_lifecycle(bucket, config)
+            else:
+                self._remove(bucket)
             return {"bucket": bucket, "rules": self._stored(bucket)}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -106,17 +132,12 @@ class LifecycleProvider(MinioProvider):
         return UpdateResult(self._apply(id_, news["rules"]))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        with self.calling(f"removing the lifecycle rules of bucket {id_!r}"):
-            try:
-                with bucket_settings_lock(id_):
-                    self.clients.s3.delete_bucket_lifecycle(id_)
-            except sdk.S3Error as error:
-                if error.code not in ("NoSuchBucket", "NoSuchLifecycleConfiguration"):
-                    raise
+        with self.calling(f"removing the lifecycle rules of bucket {id_!r}"), bucket_settings_lock(id_):
+            self._remove(id_)
 
 
 class Lifecycle(pulumi.dynamic.Resource, module="minio", name="Lifecycle"):
-    """Exactly these expiry rules on a bucket: ``rules`` is a list of ``{id, prefix, days}``."""
+    """Exactly these expiry rules on a bucket (none: no lifecycle): a list of ``{id, prefix, days}``."""
 
     bucket: pulumi.Output[str]
     rules: pulumi.Output[list[dict[str, Any]]]
@@ -129,4 +150,4 @@ class Lifecycle(pulumi.dynamic.Resource, module="minio", name="Lifecycle"):
         rules: list[dict[str, Any]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(LifecycleProvider(), name, {"bucket": bucket, "rules": rules}, opts)
+        super().__init__(LifecycleProvider(), name, {"bucket": bucket, "rules": rules}, fixed_name(opts))

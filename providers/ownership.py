@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from providers import sdk
 from providers.bucket_lock import bucket_settings_lock
+from providers.errors import ProviderError
 
 STACK_TAG = "nix-cache/stack"
+#: Which create made the bucket now (see ``providers.bucket``); a replacement writes a new one.
+GENERATION_TAG = "nix-cache/generation"
+#: MinIO, like S3, keeps at most this many tags on a bucket.
+MAX_TAGS = 50
 
 
 def claim_tag(kind: str, name: str) -> str:
@@ -36,6 +41,11 @@ def update_tags(s3: sdk.Minio, bucket: str, set_: dict[str, str], remove: tuple[
     with bucket_settings_lock(bucket):
         tags = read_tags(s3, bucket)
         updated = {k: v for k, v in {**tags, **set_}.items() if k not in remove}
+        if len(updated) > MAX_TAGS:
+            raise ProviderError(
+                f"bucket {bucket!r} would need {len(updated)} tags for this stack's claims and marks, and "
+                f"MinIO keeps at most {MAX_TAGS}: remove tags of your own from it, or use fewer writers"
+            )
         if updated != tags:
             _write_tags(s3, bucket, updated)
 

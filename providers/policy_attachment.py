@@ -12,7 +12,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
-from providers.base import MinioProvider
+from providers.base import MinioProvider, fixed_name
 from providers.errors import admin_error_code
 
 _ALREADY = ("XMinioAdminPolicyChangeAlreadyApplied",)
@@ -88,6 +88,10 @@ class PolicyAttachmentProvider(MinioProvider):
                 admin.user_enable(user)
             try:
                 admin.detach_policy([policy], user=user)
+            except sdk.MinioAdminException as error:
+                # The user went away meanwhile (its own delete, in a replace of both): nothing is attached.
+                if admin_error_code(error) != "XMinioAdminNoSuchUser":
+                    raise
             finally:
                 if disabled:
                     admin.user_disable(user)
@@ -108,4 +112,4 @@ class PolicyAttachment(pulumi.dynamic.Resource, module="minio", name="PolicyAtta
     ) -> None:
         attached = pulumi.Output.from_input(policy).apply(lambda name: [name])
         props = {"user": user, "policy": policy, "attached": attached}
-        super().__init__(PolicyAttachmentProvider(), name, props, opts)
+        super().__init__(PolicyAttachmentProvider(), name, props, fixed_name(opts))

@@ -61,9 +61,14 @@ def canonical_policy(document: str | dict[str, Any], *, identity: bool = False) 
     }
 
 
+def to_json(document: Any) -> str:
+    """Compact, key-sorted JSON, so that the same document is always the same string."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
 def canonical_policy_text(document: str | dict[str, Any], *, identity: bool = False) -> str:
-    """``canonical_policy`` as compact, key-sorted JSON: equal meaning, equal text."""
-    return json.dumps(canonical_policy(document, identity=identity), sort_keys=True, separators=(",", ":"))
+    """``canonical_policy`` as ``to_json``: equal meaning, equal text."""
+    return to_json(canonical_policy(document, identity=identity))
 
 
 def same_policy(

@@ -27,6 +27,7 @@ _SOURCES = {
     "Expiration": "minio.lifecycleconfig",
     "LifecycleConfig": "minio.lifecycleconfig",
     "Rule": "minio.lifecycleconfig",
+    "decrypt": "minio.crypto",
     "urllib3": "urllib3",
 }
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from minio.commonconfig import Filter as Filter
     from minio.commonconfig import Tags as Tags
     from minio.credentials.providers import StaticProvider as StaticProvider
+    from minio.crypto import decrypt as decrypt
     from minio.error import InvalidResponseError as InvalidResponseError
     from minio.error import MinioAdminException as MinioAdminException
     from minio.error import S3Error as S3Error

@@ -4,8 +4,8 @@ A public cache is checked with an anonymous GET of ``<url>/nix-cache-info``; a p
 signed with the reader's credentials, exactly what its clients do.
 
 Everything else can be right and the cache still useless (a reverse proxy in front of MinIO, a wrong
-public URL, a CA the machines do not trust), so the update fails with a clear message when a plain
-anonymous GET does not return what was written. ``served`` is a desired state: ``read`` fetches again,
+public URL, a CA the machines do not trust), so the update fails with a clear message when the
+clients' own request does not return what was written. ``served`` is a desired state: ``read`` fetches again,
 so ``pulumi preview --refresh`` shows a cache that stopped being served.
 """
 
@@ -50,9 +50,9 @@ def tls_context(cacert_file: str | None, insecure: bool) -> ssl.SSLContext:
 
 def fetch(url: str, cacert_file: str | None, insecure: bool) -> Fetched:
     """One anonymous GET; the body, or why there is none (one line)."""
-    request = urllib.request.Request(url, headers={"User-Agent": "nix-cache-served-check"})  # noqa: S310
-    context = tls_context(cacert_file, insecure) if url.startswith("https:") else None
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": "nix-cache-served-check"})  # noqa: S310
+        context = tls_context(cacert_file, insecure) if url.startswith("https:") else None
         with urllib.request.urlopen(request, timeout=TIMEOUT, context=context) as answer:  # noqa: S310
             return Fetched(answer.read().decode("utf-8", errors="replace"), None)
     except urllib.error.HTTPError as error:
@@ -85,7 +85,7 @@ def fetch_as_reader(props: dict[str, Any]) -> Fetched:
             answer.close()
             answer.release_conn()
     except Exception as error:
-        return Fetched(None, describe(error, settings, "reading nix-cache-info as the reader"))
+        return Fetched(None, describe(error, settings, "reading nix-cache-info as the reader", role="reader"))
 
 
 def served_problem(props: dict[str, Any], attempts: int = ATTEMPTS) -> str | None:
@@ -154,7 +154,7 @@ class ReaderAccess:
 
 
 class ServedCheck(pulumi.dynamic.Resource, module="http", name="ServedCheck"):
-    """Fetches ``<url>/nix-cache-info`` anonymously after each change and fails unless it is ``expected``."""
+    """Fetches ``<url>/nix-cache-info`` as clients do after each change; fails unless it is ``expected``."""
 
     served: pulumi.Output[bool]
 

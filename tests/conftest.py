@@ -78,6 +78,7 @@ class Registration:
         self.name = args.name
         self.parent_type = args.opts.parent.pulumi_resource_type if args.opts.parent else None
         self.protect = bool(args.opts.protect)
+        self.delete_before_replace = bool(args.opts.delete_before_replace)
         depends_on: Any = args.opts.depends_on or []
         self.depends_on_types = [
             d.pulumi_resource_type for d in (depends_on if isinstance(depends_on, list) else [depends_on])

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from components import config as cfg
+from components import config_keys
 from components.config import ConfigError, parse_config
+from components.config_reader import ConfigReader
+from components.config_rules import server_problem
 from components.nix_keys import generate_key_pair
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,21 +81,18 @@ def test_adopt_must_be_a_boolean() -> None:
 def test_defaults_agree_with_the_pulumi_yaml_schema() -> None:
     """Pulumi.yaml's schema defaults and the program's defaults are one set of values."""
     schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
-    program_defaults = {
-        "nix-cache:bucket": cfg.DEFAULT_BUCKET,
-        "nix-cache:public": cfg.DEFAULT_PUBLIC,
-        "nix-cache:reader": cfg.DEFAULT_READER,
-        "nix-cache:protect": cfg.DEFAULT_PROTECT,
-        "nix-cache:expireDays": cfg.DEFAULT_EXPIRE_DAYS,
-        "nix-cache:storeDir": cfg.DEFAULT_STORE_DIR,
-        "nix-cache:wantMassQuery": cfg.DEFAULT_WANT_MASS_QUERY,
-        "nix-cache:priority": cfg.DEFAULT_PRIORITY,
-        "nix-cache:verify": cfg.DEFAULT_VERIFY,
-        "nix-cache:adopt": cfg.DEFAULT_ADOPT,
-        "nix-cache:upstreamKeys": list(cfg.DEFAULT_UPSTREAM_KEYS),
-    }
+    program_defaults = {key.name: key.default for key in config_keys.ALL_KEYS if key.in_schema}
     assert {key: entry["default"] for key, entry in schema.items()} == program_defaults
-    assert all(key in cfg.CONFIG_KEYS for key in schema)
+    assert all(key in config_keys.CONFIG_KEYS for key in schema)
+
+
+def test_every_key_parse_config_reads_is_in_the_table() -> None:
+    """The reader refuses a key outside ``config_keys``: a setting cannot be read and miss the table
+    (and so the unknown-key check, the schema and ``load_config``'s list)."""
+    reader = ConfigReader({}, ())
+    with pytest.raises(KeyError, match=r"not in config_keys\.ALL_KEYS"):
+        reader.text(config_keys.Key("nix-cache:notInTheTable"))
+    parse()  # every key of a full parse goes through the reader
 
 
 def test_homelab_example_stack_is_valid_once_the_password_is_set() -> None:
@@ -124,10 +125,18 @@ def test_bucket_names_s3_rejects(bucket: str) -> None:
     assert problem.startswith("nix-cache:bucket: ")
 
 
-@pytest.mark.parametrize("name", ["a:b", "a b", "tab\t"])
-def test_key_names_with_colon_or_whitespace(name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["a:b", "a b", "tab\t", "../../root/.ssh/x", "*", "$(id)", "-x", "x" * 300, "a/b"]
+)
+def test_key_names_are_safe_file_names(name: str) -> None:
+    """The name becomes /etc/nix/<name>.sec on the builder and a word of the outputs' commands."""
     [problem] = problems(**{"nix-cache__keyName": name})
-    assert problem.startswith("nix-cache:keyName: ")
+    assert problem.startswith(f"nix-cache:keyName: {name!r} ")
+    assert "letters, digits" in problem or "at most 128" in problem
+
+
+def test_the_longest_key_name_is_accepted() -> None:
+    assert parse(**{"nix-cache__keyName": "k" * 128}).key_name == "k" * 128
 
 
 def test_signing_key_must_be_a_nix_secret_key() -> None:
@@ -169,6 +178,22 @@ def test_secrets_in_clear_are_refused() -> None:
 def test_days_and_priority_are_non_negative_integers(key: str, value: str, message: str) -> None:
     [problem] = problems(**{key.replace(":", "__"): value})
     assert problem.startswith(f"{key}: {message}")
+
+
+def test_expire_days_is_bounded_far_below_minio_overflow() -> None:
+    """MinIO wraps an expiry past its date range into the past and deletes everything at once (near
+    106,750 days); 100 years is the most accepted, and the error says why and what "forever" is."""
+    assert parse(**{"nix-cache__expireDays": "36500"}).expire_days == 36_500
+    for value in ("36501", "106750", "1000000", str(2**70)):
+        [problem] = problems(**{"nix-cache__expireDays": value})
+        assert problem.startswith("nix-cache:expireDays: must be at most 36,500 (100 years")
+        assert "0 keeps all" in problem
+
+
+def test_priority_is_bounded_to_what_nix_reads() -> None:
+    assert parse(**{"nix-cache__priority": str(2**31 - 1)}).priority == 2**31 - 1
+    [problem] = problems(**{"nix-cache__priority": str(2**31)})
+    assert problem.startswith("nix-cache:priority: must be at most 2,147,483,647")
 
 
 @pytest.mark.parametrize(
@@ -223,7 +248,7 @@ def test_minio_server_names_and_ipv4_addresses(server: str) -> None:
 
 def test_minio_server_may_be_a_bracketed_ipv6_address() -> None:
     """[::1]:9000 is how MinIO and its provider write an IPv6 endpoint."""
-    assert cfg.server_problem("[::1]:9000") is None
+    assert server_problem("[::1]:9000") is None
     config = parse(
         minio__minioServer="[::1]:9000", minio__minioSsl="false", **{"nix-cache__keyName": "loopback-1"}
     )
@@ -294,12 +319,16 @@ def test_booleans_refuse_anything_else(key: str) -> None:
     assert problem == f"{key}: must be true or false, not 'maybe'"
 
 
-@pytest.mark.parametrize("store_dir", ["nix/store", "/nix/store/", "/nix/my store"])
+@pytest.mark.parametrize(
+    "store_dir", ["nix/store", "/nix/store/", "/nix/my store", "/nix/store\nPriority: 1", "/nix/\x01store"]
+)
 def test_store_dir_is_an_absolute_path_without_trailing_slash(store_dir: str) -> None:
-    """StoreDir must equal the clients' store path exactly, or Nix ignores the cache."""
+    """StoreDir must equal the clients' store path exactly, or Nix ignores the cache; a newline would
+    add a line of its own to nix-cache-info."""
     [problem] = problems(**{"nix-cache__storeDir": store_dir})
     assert problem == (
-        f"nix-cache:storeDir: {store_dir!r} must be an absolute path without trailing '/' or whitespace"
+        f"nix-cache:storeDir: {store_dir!r} must be an absolute path without trailing '/', "
+        "whitespace or control characters"
     )
 
 
@@ -422,6 +451,54 @@ def test_reader_is_a_user_of_its_own(reader: str, message: str) -> None:
     assert any(p.startswith(message) for p in problems(**{"nix-cache__reader": reader}))
 
 
+def test_a_mistyped_key_is_named_with_the_closest_known_one() -> None:
+    assert problems(**{"nix-cache__bukcet": "x"}) == (
+        "nix-cache:bukcet: is not a setting of this program; did you mean nix-cache:bucket? "
+        "(`pulumi config rm nix-cache:bukcet`)",
+    )
+    [problem] = problems(**{"nix-cache__zzzz": "x"})
+    assert problem.startswith("nix-cache:zzzz: is not a setting of this program; see Pulumi.yaml")
+
+
+def test_every_key_the_program_reads_is_known() -> None:
+    """Each key of the schema in Pulumi.yaml and each key set in the example stack is read."""
+    schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    example = yaml.safe_load((ROOT / "Pulumi.homelab.yaml").read_text())["config"]
+    assert set(schema) | set(example) <= set(config_keys.CONFIG_KEYS)
+
+
+def test_a_list_setting_given_an_object_says_it_wants_a_list() -> None:
+    assert problems(**{"nix-cache__retireKeys": '{"a":1}'}) == (
+        "nix-cache:retireKeys: must be a list of names "
+        "(`pulumi config set --path 'nix-cache:retireKeys[0]' NAME`), not '{\"a\":1}'",
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://cache.example/nix\nextra-substituters = http://evil.example",
+        "http://cache.example/a b",
+        "http://cache.example/\tx",
+        "http://cache.example/\x7f",
+        " http://cache.example",
+    ],
+)
+def test_public_url_refuses_whitespace_and_control_characters(url: str) -> None:
+    """The URL is written into nix.conf and Nix strings: a newline would add settings of its own."""
+    assert problems(**{"nix-cache__publicUrl": url}) == (
+        f"nix-cache:publicUrl: {url!r} must not contain whitespace or control characters",
+    )
+
+
+def test_at_most_forty_writers() -> None:
+    """Each writer is claimed in a bucket tag, MinIO keeps 50: refused before anything is made."""
+    forty = [f"builder{i:02}" for i in range(40)]
+    assert len(parse(**{"nix-cache__writers": json.dumps(forty)}).writers) == 40
+    [problem] = problems(**{"nix-cache__writers": json.dumps([*forty, "one-more"])})
+    assert problem.startswith("nix-cache:writers: names 41 writers; at most 40 are allowed")
+
+
 def test_retired_keys_are_names_and_never_the_current_key() -> None:
     config = parse(**{"nix-cache__keyName": "cache-3", "nix-cache__retireKeys": '["cache-1", "cache-2"]'})
     assert config.retire_keys == ("cache-1", "cache-2")
@@ -430,7 +507,8 @@ def test_retired_keys_are_names_and_never_the_current_key() -> None:
         "rotate to a new name first",
     )
     assert problems(**{"nix-cache__retireKeys": "bad name"}) == (
-        "nix-cache:retireKeys: 'bad name' must not contain ':' or whitespace",
+        "nix-cache:retireKeys: 'bad name' must be letters, digits, '.', '_' and '-' only, starting with "
+        "a letter or digit (it names the key file /etc/nix/<name>.sec)",
     )
 
 
@@ -441,9 +519,8 @@ def test_upstream_keys_default_to_cache_nixos_org_and_an_empty_list_turns_them_o
 
 
 def test_upstream_keys_are_key_names_and_never_the_cache_s_own() -> None:
-    assert problems(**{"nix-cache__upstreamKeys": '["bad name"]'}) == (
-        "nix-cache:upstreamKeys: 'bad name' must not contain ':' or whitespace",
-    )
+    [bad] = problems(**{"nix-cache__upstreamKeys": '["bad name"]'})
+    assert bad.startswith("nix-cache:upstreamKeys: 'bad name' ")
     assert problems(**{"nix-cache__keyName": "mine-1", "nix-cache__upstreamKeys": "mine-1"}) == (
         "nix-cache:upstreamKeys: 'mine-1' is the cache's own signing key",
     )

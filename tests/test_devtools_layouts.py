@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from components.policies import SELF_SERVICE_ACTIONS, state_policy
 from devtools import local, minio_server
 from devtools.distributed_minio import (
     ADDRESS,
@@ -18,7 +19,7 @@ from devtools.distributed_minio import (
 )
 from devtools.minio_server import MinioServer, RootCredentials, interfaces
 from devtools.pulumi_stack import PulumiStack
-from devtools.state_on_minio import STATE_BUCKET, backend_url, state_policy
+from devtools.state_on_minio import STATE_BUCKET, backend_url
 from devtools.toolchain import Toolchain
 
 
@@ -107,13 +108,15 @@ def test_the_backend_url_names_the_endpoint_with_its_scheme_and_path_style() -> 
 
 
 def test_the_state_policy_reaches_only_its_bucket() -> None:
-    document = state_policy()
-    resources = {r for statement in document["Statement"] for r in statement["Resource"]}
-    actions = {a for statement in document["Statement"] for a in statement["Action"]}
+    document = state_policy(STATE_BUCKET)
+    allowed = [s for s in document["Statement"] if s["Effect"] == "Allow"]
+    resources = {r for statement in allowed for r in statement["Resource"]}
+    actions = {a for statement in allowed for a in statement["Action"]}
     assert resources == {f"arn:aws:s3:::{STATE_BUCKET}", f"arn:aws:s3:::{STATE_BUCKET}/*"}
     assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
     assert "*" not in json.dumps(document).replace(f"{STATE_BUCKET}/*", "")
-    assert {statement["Effect"] for statement in document["Statement"]} == {"Allow"}
+    [denied] = [s for s in document["Statement"] if s["Effect"] == "Deny"]
+    assert denied == {"Effect": "Deny", "Action": list(SELF_SERVICE_ACTIONS)}
 
 
 @pytest.fixture
@@ -123,6 +126,14 @@ def local_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(local, "SETTINGS", tmp_path / "minio.json")
     monkeypatch.setattr(local, "CHOICE", tmp_path / "choice.json")
     return tmp_path
+
+
+def test_the_local_folder_is_private_to_its_user(local_dir: Path) -> None:
+    """It holds MinIO's root password, the stack's passphrase and MinIO's drives: 0700, always."""
+    local_dir.chmod(0o755)
+    local._saved_secret(local_dir / "secret.json", {"password": "x"})
+    assert local_dir.stat().st_mode & 0o777 == 0o700
+    assert (local_dir / "secret.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_local_up_without_switches_is_the_single_minio_with_a_file_backend(local_dir: Path) -> None:

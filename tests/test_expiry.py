@@ -33,8 +33,9 @@ def test_no_rules_when_kept_forever() -> None:
 
 
 def test_negative_days_are_refused() -> None:
-    with pytest.raises(ValueError, match="negative"):
-        expiry_rules(-1)
+    for days in (-1, 36_501):
+        with pytest.raises(ValueError, match="from 0 to 36500"):
+            expiry_rules(days)
 
 
 @given(days)

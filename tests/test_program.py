@@ -13,7 +13,7 @@ import pulumi
 import pytest
 
 from components.cache import NixBinaryCache, NixBinaryCacheArgs
-from components.config import load_config
+from components.config import ConfigError, load_config
 from components.expiry import expiry_rules
 from components.nix_keys import generate_key_pair
 from components.nix_text import nix_cache_info
@@ -138,6 +138,24 @@ def test_only_the_bucket_is_protected_by_default(
     assert bucket.inputs["owner"].endswith("/nix-cache/test"), "the stack that owns the bucket"
 
 
+def test_every_resource_named_in_minio_is_replaced_delete_first(registrations: list[Registration]) -> None:
+    """A replacement has the same name in MinIO: create-first would let the old one's delete remove it."""
+    deploy()
+    fixed_name = {BUCKET_POLICY, LIFECYCLE, BUCKET_OBJECT, USER, IAM_POLICY, ATTACHMENT}
+    kinds = {r.type for r in registrations if r.type in fixed_name}
+    assert kinds == fixed_name
+    assert all(r.delete_before_replace for r in registrations if r.type in fixed_name)
+
+
+def test_a_mistyped_key_stops_the_program() -> None:
+    """Every key the stack sets is seen, so a typo is not silently ignored."""
+    pulumi.runtime.set_all_config({**BASE_CONFIG, "nix-cache:bukcet": "x"}, ["minio:minioPassword"])
+    with pytest.raises(
+        ConfigError, match=r"nix-cache:bukcet: is not a setting .* did you mean nix-cache:bucket"
+    ):
+        load_config()
+
+
 def test_protection_can_be_turned_off(registrations: list[Registration]) -> None:
     deploy({"nix-cache:protect": "false"})
     assert not any(r.protect for r in registrations)
@@ -179,15 +197,16 @@ def test_expiry_rules_are_the_computed_cover(mocks: RecordingMocks) -> None:
     deploy({"nix-cache:expireDays": "14"})
     ilm = mocks.one(LIFECYCLE)
     assert ilm.inputs["bucket"] == "nix-cache"
-    assert [(r["id"], r["prefix"], r["days"], r["status"]) for r in ilm.inputs["rules"]] == [
-        (rule.rule_id, rule.prefix, rule.days, "Enabled") for rule in expiry_rules(14)
+    assert [(r["id"], r["prefix"], r["days"]) for r in ilm.inputs["rules"]] == [
+        (rule.rule_id, rule.prefix, rule.days) for rule in expiry_rules(14)
     ]
     assert not any(r["prefix"] in ("", "n", "ni", "nix") for r in ilm.inputs["rules"])
 
 
 def test_no_expiry_when_kept_forever(mocks: RecordingMocks) -> None:
+    """Still one lifecycle, with no rules: a rule added by hand is drift that up removes."""
     deploy({"nix-cache:expireDays": "0"})
-    assert mocks.of_type(LIFECYCLE) == []
+    assert mocks.one(LIFECYCLE).inputs["rules"] == []
 
 
 def test_cache_info_object(mocks: RecordingMocks) -> None:
@@ -325,7 +344,8 @@ def test_several_builders_get_a_user_each_and_outputs_by_name(mocks: RecordingMo
 
 def test_a_private_cache_has_no_anonymous_policy_and_a_reader(mocks: RecordingMocks) -> None:
     result = deploy({"nix-cache:public": "false"})
-    assert mocks.of_type(BUCKET_POLICY) == []
+    # Still owned, and empty: a policy added by hand (`mc anonymous set public`) is drift.
+    assert mocks.one(BUCKET_POLICY).inputs["policy"] == ""
     assert sorted(u.inputs["name"] for u in mocks.of_type(USER)) == ["nixbuilder", "nixreader"]
     read_policy = [p for p in mocks.of_type(IAM_POLICY) if p.inputs["name"] == "nix-cache-read"]
     assert [json.loads(p.inputs["policy"]) for p in read_policy] == [reader_policy("nix-cache")]

@@ -92,7 +92,7 @@ def test_providers_are_pickled_by_reference_and_hold_nothing(provider: object) -
 
 
 def test_the_server_reports_a_provider_error_without_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inside the dynamic provider server, a ProviderError is its message; any other error keeps its trace."""
+    """Inside the dynamic provider server every failure is one line; a bug's traceback only on request."""
     import traceback
 
     server = types.ModuleType("fake_server")
@@ -104,6 +104,16 @@ def test_the_server_reports_a_provider_error_without_traceback(monkeypatch: pyte
         raise ProviderError("bucket 'x' already exists")
     except ProviderError:
         assert server.traceback.format_exc() == "bucket 'x' already exists"
+    monkeypatch.delenv("NIX_CACHE_TRACEBACK", raising=False)
+    try:
+        raise KeyError("bug")
+    except KeyError:
+        line = server.traceback.format_exc()
+    assert line == (
+        "internal error of the nix-cache providers: KeyError: 'bug' "
+        "(set NIX_CACHE_TRACEBACK=1 for the traceback, and please report it)"
+    )
+    monkeypatch.setenv("NIX_CACHE_TRACEBACK", "1")
     try:
         raise KeyError("bug")
     except KeyError:
@@ -115,3 +125,14 @@ def test_outside_the_server_nothing_is_patched(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "__main__", plain)
     show_provider_errors_plainly()
     assert not hasattr(plain, "traceback")
+
+
+def test_a_reader_refused_is_named_not_the_admin() -> None:
+    """A private cache's check reads as the reader: its failure names the reader and the repair."""
+    reader = MinioSettings("s3.homelab.local:9000", "nixreader", "reader-secret", use_ssl=True)
+    bad_secret = describe(_s3("SignatureDoesNotMatch"), reader, "reading nix-cache-info", role="reader")
+    assert "the reader 'nixreader''s secret in MinIO is not the one this stack made" in bad_secret
+    assert "`pulumi up` sets it back" in bad_secret
+    denied = describe(_s3("AccessDenied"), reader, "reading nix-cache-info", role="reader")
+    assert "the reader 'nixreader' was refused by MinIO at https://s3.homelab.local:9000" in denied
+    assert "minio:minioUser" not in bad_secret + denied

@@ -30,7 +30,8 @@
 # set PULUMI_PYTHON_CMD=<venv>/bin/python instead.
 #
 # Environment knobs: NIX_CACHE_TOOLS_CACHE (cache root), GOPROXY (the first
-# http(s) entry is used to fetch module zips; go builds use it as usual).
+# http(s) entry of `go env GOPROXY` is used to fetch module zips, and there is
+# no other: no registry's host is named here; go builds use it as usual).
 # Needs: go (>= the go lines of the modules; go1.26.8 tested), curl, sha256sum,
 # unzip (or python3); about 5 GB of disk for the Go module and build caches
 # (GOMODCACHE ~2.6 GB, GOCACHE ~2.7 GB) plus 265 MB for the tool cache itself.
@@ -117,7 +118,7 @@ proxy_url() {
 			;;
 		esac
 	done
-	printf '%s\n' "$DEFAULT_GOPROXY_URL"
+	die "\`go env GOPROXY\` names no http(s) module proxy to fetch module zips from; set GOPROXY"
 }
 
 # Module path escaping of the proxy protocol: upper case -> '!' + lower case.
@@ -134,11 +135,12 @@ unzip_to() { # ZIP DIR
 # fetch_module MODULE VERSION SHA256 DEST: download the module zip from the
 # proxy, check its sha256 against the pin, unpack its tree to DEST (writable).
 fetch_module() {
-	local mod=$1 ver=$2 sum=$3 dest=$4 url zip got
+	local mod=$1 ver=$2 sum=$3 dest=$4 proxy url zip got
 	[[ -f "$dest.ok" && -d "$dest" ]] && return 0
+	proxy=$(proxy_url) || exit 1
 	rm -rf "$dest" "$dest.unz" "$dest.ok"
 	mkdir -p "$dest.unz"
-	url="$(proxy_url)/$(escape_module "$mod")/@v/$ver.zip"
+	url="$proxy/$(escape_module "$mod")/@v/$ver.zip"
 	zip="$dest.unz/module.zip"
 	log "  fetching $mod@$ver"
 	curl -fsSL --retry 3 -o "$zip" "$url" || die "download failed: $url"

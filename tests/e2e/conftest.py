@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,18 @@ def https_minio(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) 
     home = tmp_path_factory.mktemp("https-minio")
     certs = generate_test_certificates(home / "certs")
     yield from _serving(toolchain, home / "server", certs_dir=certs.certs_dir, ca_file=certs.ca_file)
+
+
+def stopped_with(stack: PulumiStack, *messages: str) -> None:
+    """Both ``preview`` and ``up`` fail, saying each of ``messages`` in one plain line, and make nothing."""
+    for attempt in (stack.preview(check=False), stack.up(check=False)):
+        text = attempt.stdout + attempt.stderr
+        assert attempt.returncode != 0
+        for message in messages:
+            assert message in text, text
+        assert "Traceback" not in text
+    resources = json.loads(stack.export_state())["deployment"].get("resources") or []
+    assert not [r for r in resources if r["type"].startswith("pulumi-python:dynamic/minio")]
 
 
 def new_stack(toolchain: Toolchain, minio: MinioServer, state_dir: Path, name: str) -> PulumiStack:

@@ -5,6 +5,7 @@ Both the documents-on-MinIO tests and the full Pulumi run use it, so the same ch
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -12,7 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
+from minio.credentials.providers import StaticProvider
+from minio.crypto import encrypt
+from minio.error import MinioAdminException
+from minio.minioadmin import MinioAdmin
+
 from devtools.minio_server import MinioServer
+from providers.connection import MinioSettings
+from providers.errors import admin_error_code
 from tests.e2e import s3
 from tests.nix_client import NixClient
 
@@ -42,8 +51,14 @@ WRITER_EXPECTED = {
     "ListParts": "ok",
     "CompleteMultipartUpload": "ok",
     "AbortMultipartUpload": "ok",
+    "CopyObject onto itself (a refresh)": "ok",
     "DeleteObject": "AccessDenied",
     "DeleteObjects": "AccessDenied",
+    "PutObject nix-cache-info": "AccessDenied",
+    "DeleteObject nix-cache-info": "AccessDenied",
+    "ListBuckets": "only the cache bucket",
+    "AddServiceAccount for itself": "AccessDenied",
+    "SetUser (its own secret)": "AccessDenied",
     "PutBucketPolicy": "AccessDenied",
     "GetBucketPolicy": "AccessDenied",
     "DeleteBucketPolicy": "AccessDenied",
@@ -144,6 +159,28 @@ class CacheUnderTest:
             "PutObject": code(client.put_object, Bucket=bucket, Key="probe.ls", Body=b"{}"),
         }
         results.update(self._multipart(client))
+        source = {"Bucket": bucket, "Key": "probe.ls"}
+        names = [b["Name"] for b in client.list_buckets()["Buckets"]]
+        results.update(
+            {
+                "CopyObject onto itself (a refresh)": code(
+                    client.copy_object,
+                    Bucket=bucket,
+                    Key="probe.ls",
+                    CopySource=source,
+                    MetadataDirective="REPLACE",
+                    ContentType="application/json",
+                ),
+                "PutObject nix-cache-info": code(
+                    client.put_object, Bucket=bucket, Key="nix-cache-info", Body=b"x"
+                ),
+                "DeleteObject nix-cache-info": code(
+                    client.delete_object, Bucket=bucket, Key="nix-cache-info"
+                ),
+                "ListBuckets": "only the cache bucket" if names == [bucket] else f"listed {names}",
+                **self._self_service(),
+            }
+        )
         lifecycle = {
             "Rules": [{"ID": "x", "Filter": {"Prefix": "x"}, "Status": "Enabled", "Expiration": {"Days": 1}}]
         }
@@ -168,6 +205,33 @@ class CacheUnderTest:
             }
         )
         return results
+
+    def _self_service(self) -> dict[str, str]:
+        """What the writer can do to its own identity with MinIO's admin API (its own keys only)."""
+        settings = MinioSettings(
+            server=self.minio.address, user=self.writer_access_key, password=self.writer_secret_key
+        )
+        admin = MinioAdmin(
+            endpoint=settings.server,
+            credentials=StaticProvider(settings.user, settings.password),
+            secure=False,
+        )
+
+        def code(call: Any, *args: Any, **kwargs: Any) -> str:
+            try:
+                call(*args, **kwargs)
+            except MinioAdminException as error:
+                return admin_error_code(error)
+            return "ok"
+
+        return {
+            "AddServiceAccount for itself": code(
+                admin.add_service_account,
+                access_key="mine" + secrets.token_hex(4),
+                secret_key=secrets.token_hex(12),
+            ),
+            "SetUser (its own secret)": code(admin.user_add, self.writer_access_key, secrets.token_hex(12)),
+        }
 
     def _multipart(self, client: Any) -> dict[str, str]:
         bucket, key, code = self.bucket, "nar/probe.nar", s3.error_code
@@ -219,3 +283,52 @@ def _bulk_delete_code(client: Any, bucket: str, key: str) -> str:
     if any(d["Key"] == key for d in answer.get("Deleted", [])):
         return "ok"
     return str(answer["Errors"][0]["Code"])
+
+
+# --- keys acting as a user, made beside the stack ------------------------------------------------
+
+
+def add_service_account_for(admin: MinioAdmin, admin_secret: str, user: str) -> str:
+    """``mc admin user svcacct add ALIAS USER``: a key acting as ``user`` (the SDK cannot name a target)."""
+    access_key = f"svc{secrets.token_hex(6)}"
+    body = {
+        "status": "enabled",
+        "accessKey": access_key,
+        "secretKey": secrets.token_hex(16),
+        "targetUser": user,
+    }
+
+    class AddServiceAccount:
+        value = "add-service-account"
+
+    admin._url_open(
+        method="PUT",
+        command=AddServiceAccount,  # type: ignore[arg-type]
+        body=encrypt(json.dumps(body).encode(), admin_secret),
+    )
+    return access_key
+
+
+def sts_credentials(minio: MinioServer, user: str, secret: str) -> dict[str, str]:
+    """AssumeRole with the user's own keys, for as long as MinIO allows (a year)."""
+    sts = boto3.client(
+        "sts",
+        endpoint_url=minio.endpoint_url,
+        aws_access_key_id=user,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+    )
+    answer = sts.assume_role(
+        RoleArn="arn:minio:iam:::role/x", RoleSessionName="mine", DurationSeconds=31_536_000
+    )
+    credentials: dict[str, str] = answer["Credentials"]
+    return credentials
+
+
+def sts_code(minio: MinioServer, credentials: dict[str, str], bucket: str) -> str:
+    as_sts = s3.client(minio.endpoint_url, credentials["AccessKeyId"], credentials["SecretAccessKey"])
+    as_sts.meta.events.register(
+        "before-sign.s3.*",
+        lambda request, **_: request.headers.__setitem__("X-Amz-Security-Token", credentials["SessionToken"]),
+    )
+    return s3.error_code(as_sts.list_objects_v2, Bucket=bucket)

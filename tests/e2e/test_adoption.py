@@ -6,7 +6,6 @@ objects in it; then the real CLI runs the program against it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from devtools.pulumi_stack import PulumiStack
 from devtools.toolchain import Toolchain
 from providers.policy_document import canonical_policy_text
 from tests.e2e import s3
-from tests.e2e.conftest import new_stack
+from tests.e2e.conftest import new_stack, stopped_with
 from tests.e2e.harness import ANONYMOUS_EXPECTED, WRITER_EXPECTED, CacheUnderTest
 from tests.e2e.manual_recipe import BUCKET, WRITER, WRITER_SECRET, build_manual_recipe_cache
 
@@ -63,16 +62,13 @@ def test_without_adopt_up_stops_at_the_bucket_and_changes_nothing(
     stack: PulumiStack, hand_made: MinioServer
 ) -> None:
     before = snapshot(hand_made)
-    for attempt in (stack.preview(check=False), stack.up(check=False)):
-        text = attempt.stdout + attempt.stderr
-        assert attempt.returncode != 0
-        assert f"bucket '{BUCKET}' already exists in MinIO at {hand_made.endpoint_url}" in text
-        assert "pulumi config set nix-cache:adopt true" in text
-        assert "Traceback" not in text
+    stopped_with(
+        stack,
+        f"bucket '{BUCKET}' already exists in MinIO at {hand_made.endpoint_url}",
+        "pulumi config set nix-cache:adopt true",
+    )
     assert snapshot(hand_made) == before
     assert before["old writer secret works"] == "ok"
-    state = json.loads(stack.export_state())["deployment"].get("resources") or []
-    assert not [r for r in state if r["type"].startswith("pulumi-python:dynamic/minio")]
 
 
 def test_with_adopt_up_takes_it_over_and_keeps_every_object(

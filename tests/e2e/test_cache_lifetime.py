@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from minio.credentials.providers import StaticProvider
 from minio.error import MinioAdminException
-from minio.minioadmin import MinioAdmin
 
 from devtools.minio_server import MinioServer
 from devtools.pulumi_stack import PulumiStack
@@ -209,11 +207,6 @@ def test_back_to_public_in_one_up(stack: PulumiStack, minio: MinioServer, tmp_pa
     assert "readerAccessKey" not in stack.outputs()
 
 
-def admin_api(minio: MinioServer) -> MinioAdmin:
-    credentials = StaticProvider(minio.credentials.user, minio.credentials.password)
-    return MinioAdmin(endpoint=minio.address, credentials=credentials, secure=False)
-
-
 def test_two_builders_each_upload_with_their_own_keys(
     stack: PulumiStack, minio: MinioServer, tmp_path: Path, remembered: dict[str, Any]
 ) -> None:
@@ -242,8 +235,8 @@ def test_removing_a_builder_removes_its_user_and_access(
     stack.up()
     stack.preview("--expect-no-changes")
     with pytest.raises(MinioAdminException, match="XMinioAdminNoSuchUser"):
-        admin_api(minio).user_info("pi-builder")
+        minio.root_clients().admin.user_info("pi-builder")
     removed = s3.client(minio.endpoint_url, "pi-builder", remembered["pi_secret"])
     assert _code(removed.list_objects_v2, Bucket=BUCKET) == "InvalidAccessKeyId"
     assert stack.outputs()["writerAccessKey"] == "nixbuilder"
-    assert json.loads(admin_api(minio).user_info("nixbuilder"))["policyName"] == f"{BUCKET}-write"
+    assert json.loads(minio.root_clients().admin.user_info("nixbuilder"))["policyName"] == f"{BUCKET}-write"

@@ -6,7 +6,6 @@ Each case is a fresh stack on its own backend; the check runs before anything is
 
 from __future__ import annotations
 
-import json
 import secrets
 from pathlib import Path
 
@@ -17,17 +16,7 @@ from minio.minioadmin import MinioAdmin
 from devtools.minio_server import MinioServer, free_port
 from devtools.pulumi_stack import PulumiStack
 from devtools.toolchain import Toolchain
-from tests.e2e.conftest import new_stack
-
-
-def stopped_with(stack: PulumiStack, message: str) -> None:
-    for attempt in (stack.preview(check=False), stack.up(check=False)):
-        text = attempt.stdout + attempt.stderr
-        assert attempt.returncode != 0
-        assert message in text, text
-        assert "Traceback" not in text
-    resources = json.loads(stack.export_state())["deployment"].get("resources") or []
-    assert not [r for r in resources if r["type"].startswith("pulumi-python:dynamic/minio")]
+from tests.e2e.conftest import new_stack, stopped_with
 
 
 @pytest.fixture

@@ -11,12 +11,15 @@ import json
 import os
 import secrets
 import subprocess
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components.expiry import expiry_rules
+from components.expiry import MAX_DAYS as MAX_EXPIRE_DAYS
+from components.expiry import ExpiryRule, expiry_rules
 from components.nix_keys import generate_key_pair
 from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
 from components.policies import anonymous_download_policy, to_json, writer_policy
@@ -62,18 +65,7 @@ def cache(
     admin.create_bucket(Bucket=BUCKET)
     admin.put_bucket_policy(Bucket=BUCKET, Policy=to_json(anonymous_download_policy(BUCKET)))
     admin.put_bucket_lifecycle_configuration(
-        Bucket=BUCKET,
-        LifecycleConfiguration={
-            "Rules": [
-                {
-                    "ID": r.rule_id,
-                    "Filter": {"Prefix": r.prefix},
-                    "Status": "Enabled",
-                    "Expiration": {"Days": r.days},
-                }
-                for r in expiry_rules(30)
-            ]
-        },
+        Bucket=BUCKET, LifecycleConfiguration=lifecycle(expiry_rules(30))
     )
     admin.put_object(
         Bucket=BUCKET,
@@ -88,6 +80,21 @@ def cache(
     mc(toolchain, minio, mc_dir, "admin", "user", "add", "cache", WRITER, writer_secret)
     mc(toolchain, minio, mc_dir, "admin", "policy", "attach", "cache", f"{BUCKET}-write", "--user", WRITER)
     return under_test
+
+
+def lifecycle(rules: tuple[ExpiryRule, ...]) -> dict[str, Any]:
+    """The program's expiry rules as an S3 lifecycle configuration, as the provider sends them."""
+    return {
+        "Rules": [
+            {
+                "ID": r.rule_id,
+                "Filter": {"Prefix": r.prefix},
+                "Status": "Enabled",
+                "Expiration": {"Days": r.days},
+            }
+            for r in rules
+        ]
+    }
 
 
 def canonical(document: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -149,6 +156,26 @@ def test_expiry_rules_delete_narinfos_and_nars_but_never_nix_cache_info(cache: C
     assert gone.returncode != 0
     assert "does not appear to be a binary cache" not in gone.stderr
     assert cache.anonymous_results()["GetObject nix-cache-info"] == "ok"
+
+
+def test_the_longest_expiry_accepted_puts_every_rule_in_the_future(cache: CacheUnderTest) -> None:
+    """MinIO wraps an expiry past its range into the past and deletes everything; at the bound it does not.
+
+    The program's own rules for the largest ``expireDays`` it accepts, on a bucket of their own: MinIO's
+    answer to an upload under each kind of rule says when it will expire (``x-amz-expiration``).
+    """
+    admin, bucket = cache.admin(), f"longest-{secrets.token_hex(3)}"
+    admin.create_bucket(Bucket=bucket)
+    admin.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration=lifecycle(expiry_rules(MAX_EXPIRE_DAYS))
+    )
+    now = datetime.now(UTC)
+    for key, days in ((f"{'a' * 32}.narinfo", MAX_EXPIRE_DAYS), ("nar/abc.nar.zst", MAX_EXPIRE_DAYS + 1)):
+        answer = admin.put_object(Bucket=bucket, Key=key, Body=b"x")
+        expiry = answer["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"]
+        when = parsedate_to_datetime(expiry.split('"')[1])
+        assert when > now + timedelta(days=days - 2), f"{key} expires {when}"
+        assert admin.head_object(Bucket=bucket, Key=key)["ContentLength"] == 1
 
 
 def served_check(url: str, expected: str) -> str | None:

@@ -14,10 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import urllib3
 from botocore.exceptions import SSLError
-from minio.credentials.providers import StaticProvider
-from minio.minioadmin import MinioAdmin
 
 from devtools.minio_server import MinioServer
 from devtools.toolchain import Toolchain
@@ -54,18 +51,6 @@ def recipe(toolchain: Toolchain, minio: MinioServer, tmp_path_factory: pytest.Te
 def admin_s3(server: MinioServer) -> Any:
     verify = str(server.ca_file) if server.ca_file else None
     return s3.client(server.endpoint_url, server.credentials.user, server.credentials.password, verify=verify)
-
-
-def admin_api(server: MinioServer) -> MinioAdmin:
-    http_client = None
-    if server.ca_file is not None:
-        http_client = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(server.ca_file))
-    return MinioAdmin(
-        endpoint=server.address,
-        credentials=StaticProvider(server.credentials.user, server.credentials.password),
-        secure=server.secure,
-        http_client=http_client,
-    )
 
 
 # --- the https server ---------------------------------------------------------------------------------
@@ -159,7 +144,7 @@ def test_recipe_has_one_bucket_wide_expiry_rule(recipe: Path, minio: MinioServer
 
 def test_recipe_writer_exists_with_the_write_policy(recipe: Path, minio: MinioServer) -> None:
     """The user is enabled, nix-cache-write is attached, and MinIO dropped the recipe's Principal."""
-    admin = admin_api(minio)
+    admin = minio.root_clients().admin
     info = json.loads(admin.user_info(WRITER))
     assert info["status"] == "enabled"
     assert info["policyName"] == POLICY_NAME
@@ -208,3 +193,16 @@ def test_a_failing_step_does_not_show_the_writer_secret(
 def test_recipe_keeps_mc_config_in_its_workdir(recipe: Path) -> None:
     """mc writes its configuration under the working directory (MC_CONFIG_DIR), not in ~/.mc."""
     assert (recipe / "mc-config" / "config.json").is_file()
+
+
+def test_minio_s_files_are_private_to_their_user(minio: MinioServer) -> None:
+    """MinIO's IAM files keep most of each user's secret in clear: no other user may read its drives."""
+    clients = minio.root_clients()
+    clients.admin.user_add("private-probe", "probe-secret-12345")
+    assert minio.home.stat().st_mode & 0o777 == 0o700
+    readable = [
+        path
+        for path in minio.home.rglob("*")
+        if path.name != "minio.log" and not path.is_symlink() and path.stat().st_mode & 0o077
+    ]
+    assert [p for p in readable if "drive" in str(p.relative_to(minio.home))] == []

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from minio.credentials.providers import StaticProvider
-from minio.minioadmin import MinioAdmin
 
 from components.expiry import expiry_rules
 from components.nix_keys import generate_key_pair
@@ -28,7 +26,14 @@ from devtools.minio_server import MinioServer
 from devtools.pulumi_stack import PulumiStack
 from devtools.toolchain import Toolchain
 from tests.e2e.conftest import new_stack
-from tests.e2e.harness import ANONYMOUS_EXPECTED, WRITER_EXPECTED, CacheUnderTest
+from tests.e2e.harness import (
+    ANONYMOUS_EXPECTED,
+    WRITER_EXPECTED,
+    CacheUnderTest,
+    add_service_account_for,
+    sts_code,
+    sts_credentials,
+)
 
 BUCKET = "nix-cache"
 WRITER = "nixbuilder"
@@ -46,11 +51,6 @@ def cache(stack: PulumiStack, minio: MinioServer, tmp_path: Path) -> CacheUnderT
     """The cache as the stack's current outputs describe it."""
     out = stack.outputs(show_secrets=True)
     return CacheUnderTest.from_outputs(minio, out, tmp_path)
-
-
-def admin_api(minio: MinioServer) -> MinioAdmin:
-    credentials = StaticProvider(minio.credentials.user, minio.credentials.password)
-    return MinioAdmin(endpoint=minio.address, credentials=credentials, secure=False)
 
 
 def assert_converged(stack: PulumiStack) -> None:
@@ -151,7 +151,7 @@ def test_removed_policy_and_edited_cache_info_show_and_are_repaired(
     admin.delete_bucket_policy(Bucket=BUCKET)
     admin.put_object(Bucket=BUCKET, Key="nix-cache-info", Body=b"StoreDir: /gnu/store\n")
     proposed = drift(stack)
-    assert "+ pulumi-python:dynamic/minio:BucketPolicy: (create)" in proposed
+    assert "~ pulumi-python:dynamic/minio:BucketPolicy: (update)" in proposed
     assert "~ pulumi-python:dynamic/minio:BucketObject: (update)" in proposed
     stack.up()
     assert_converged(stack)
@@ -170,7 +170,7 @@ def test_deleted_cache_info_shows_and_is_repaired(stack: PulumiStack, cache: Cac
 def test_detached_or_disabled_writer_shows_and_is_repaired(
     stack: PulumiStack, cache: CacheUnderTest, minio: MinioServer
 ) -> None:
-    admin = admin_api(minio)
+    admin = minio.root_clients().admin
     admin.detach_policy([f"{BUCKET}-write"], user=WRITER)
     admin.user_disable(WRITER)
     proposed = drift(stack)
@@ -185,11 +185,34 @@ def test_an_extra_policy_on_the_writer_is_drift(
     stack: PulumiStack, cache: CacheUnderTest, minio: MinioServer
 ) -> None:
     """Least privilege holds over time: a policy attached to the writer by hand is taken off again."""
-    admin_api(minio).attach_policy(["readwrite"], user=WRITER)
+    minio.root_clients().admin.attach_policy(["readwrite"], user=WRITER)
     assert "PolicyAttachment: (update)" in drift(stack)
     stack.up()
-    assert json.loads(admin_api(minio).user_info(WRITER))["policyName"] == f"{BUCKET}-write"
+    assert json.loads(minio.root_clients().admin.user_info(WRITER))["policyName"] == f"{BUCKET}-write"
     assert cache.writer_results() == WRITER_EXPECTED
+
+
+def test_a_writer_given_more_rights_on_the_side_is_drift(
+    stack: PulumiStack, cache: CacheUnderTest, minio: MinioServer
+) -> None:
+    """A group with consoleAdmin, a service account and STS keys acting as the writer, a secret set by
+    hand: all show in preview as a change of the writer, and one up takes them all away."""
+    admin = minio.root_clients().admin
+    admin.group_add("side-admins", [WRITER])  # type: ignore[arg-type]
+    admin.attach_policy(["consoleAdmin"], group="side-admins")
+    add_service_account_for(admin, minio.credentials.password, WRITER)
+    sts = sts_credentials(minio, WRITER, cache.writer_secret_key)
+    admin.user_add(WRITER, "set-by-hand-" + "x" * 20)
+    proposed = drift(stack)
+    assert "~ pulumi-python:dynamic/minio:User: (update)" in proposed
+    for field in ("groups", "access_keys", "secret_matches"):
+        assert field in proposed, proposed
+    stack.up()
+    assert_converged(stack)
+    assert json.loads(admin.user_info(WRITER)).get("memberOf") in (None, [])
+    assert json.loads(admin.list_service_account(WRITER)).get("accounts") in (None, [])
+    assert sts_code(minio, sts, BUCKET) != "ok"
+    assert cache.writer_results() == WRITER_EXPECTED, "the stack's secret works again, nothing more"
 
 
 def test_expiry_keeps_the_cache(stack: PulumiStack, cache: CacheUnderTest) -> None:

@@ -24,7 +24,7 @@ from pulumi.dynamic.config import Config
 from components.bucket import lifecycle_rule
 from components.expiry import expiry_rules
 from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
-from components.policies import anonymous_download_policy, reader_policy, to_json, writer_policy
+from components.policies import anonymous_download_policy, reader_policy, state_policy, to_json, writer_policy
 from devtools.minio_server import MinioServer, free_port
 from providers.base import MinioProvider
 from providers.bucket import BucketProvider
@@ -33,12 +33,13 @@ from providers.bucket_policy import BucketPolicyProvider
 from providers.errors import ProviderError
 from providers.iam_policy import IamPolicyProvider, policy_from_info
 from providers.lifecycle import LifecycleProvider
-from providers.ownership import STACK_TAG, claim_tag
+from providers.ownership import GENERATION_TAG, STACK_TAG, claim_tag
 from providers.policy_attachment import PolicyAttachmentProvider
 from providers.policy_document import canonical_policy
 from providers.served_check import ServedCheckProvider
 from providers.user import UserProvider
 from tests.e2e import s3
+from tests.e2e.harness import add_service_account_for, sts_code, sts_credentials
 
 OWNER = "organization/nix-cache/test"
 OTHER_OWNER = "organization/nix-cache/other"
@@ -213,8 +214,13 @@ def assert_crud_contract(
     inputs: dict[str, Any],
     changed: dict[str, Any],
     took_effect: Callable[[], None],
+    emptied: dict[str, Any] | None = None,
 ) -> None:
-    """Read after write, no diff on the same inputs, an update that holds, gone after delete, delete twice."""
+    """Read after write, no diff on the same inputs, an update that holds, gone after delete, delete twice.
+
+    ``emptied``: for a setting of a bucket (its policy, its rules), "none" is a state of its own that
+    the program may want; after delete, read says so, and the program's inputs show as a change.
+    """
     id_, outs = created(provider, inputs)
     assert refreshed(provider, id_, outs) == (id_, outs), "a refresh right after create changes nothing"
     assert not changes(provider, id_, outs, inputs), "an up right after create changes nothing"
@@ -230,7 +236,12 @@ def assert_crud_contract(
     assert not changes(provider, id_, new_outs, changed)
 
     provider.delete(id_, new_outs)
-    assert refreshed(provider, id_, new_outs)[0] is None, "read of something deleted says gone"
+    after = refreshed(provider, id_, new_outs)
+    if emptied is None:
+        assert after[0] is None, "read of something deleted says gone"
+    else:
+        assert after == (id_, {**new_outs, **emptied}), "read of a setting deleted says: none"
+        assert changes(provider, id_, after[1], changed), "and an up puts it back"
     provider.delete(id_, new_outs)  # gone is not an error
 
 
@@ -273,6 +284,7 @@ def test_bucket_policy_crud_contract(minio: MinioServer, bucket: str, by_hand: A
         bucket_policy_inputs(bucket),
         bucket_policy_inputs(bucket, new_document),
         only_nars_public,
+        emptied={"policy": ""},
     )
     assert s3.error_code(by_hand.get_bucket_policy, Bucket=bucket) == "NoSuchBucketPolicy"
 
@@ -290,6 +302,7 @@ def test_lifecycle_crud_contract(minio: MinioServer, bucket: str, by_hand: Any) 
         lifecycle_inputs(bucket),
         lifecycle_inputs(bucket, 7),
         seven_days,
+        emptied={"rules": []},
     )
     assert s3.error_code(by_hand.get_bucket_lifecycle_configuration, Bucket=bucket) == (
         "NoSuchLifecycleConfiguration"
@@ -445,13 +458,48 @@ def bucket_policy(minio: MinioServer, bucket: str) -> tuple[BucketPolicyProvider
     return provider, id_, outs
 
 
-def test_bucket_policy_deleted_by_hand_reads_as_gone(
+def test_bucket_policy_deleted_by_hand_is_drift(
     bucket_policy: tuple[BucketPolicyProvider, str, dict[str, Any]], bucket: str, by_hand: Any
 ) -> None:
-    """A bucket policy deleted by hand is gone, so the next up puts it back."""
+    """A bucket policy deleted by hand reads as none, so the next up puts it back."""
     provider, id_, outs = bucket_policy
     by_hand.delete_bucket_policy(Bucket=bucket)
-    assert refreshed(provider, id_, outs) == (None, {})
+    live = refreshed(provider, id_, outs)[1]
+    assert live == {**outs, "policy": ""}
+    inputs = bucket_policy_inputs(bucket)
+    assert changes(provider, id_, live, inputs)
+    assert updated(provider, id_, live, inputs) == outs
+
+
+def test_a_private_cache_given_a_bucket_policy_by_hand_is_drift(
+    minio: MinioServer, bucket: str, by_hand: Any
+) -> None:
+    """`mc anonymous set public` on a private cache (no policy wanted) shows, and up removes it."""
+    provider = configured(BucketPolicyProvider, minio)
+    inputs = {"bucket": bucket, "policy": ""}
+    id_, outs = created(provider, inputs)
+    assert outs == inputs
+    assert not drifted(provider, id_, outs, inputs)
+    public = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:*"],
+                "Resource": [f"arn:aws:s3:::{bucket}/*"],
+            }
+        ],
+    }
+    by_hand.put_bucket_policy(Bucket=bucket, Policy=json.dumps(public))
+    anonymous = s3.client(minio.endpoint_url)
+    assert s3.error_code(anonymous.put_object, Bucket=bucket, Key="x", Body=b"x") == "ok", "open by hand"
+    live = refreshed(provider, id_, outs)[1]
+    assert live["policy"]
+    assert changes(provider, id_, live, inputs)
+    assert updated(provider, id_, live, inputs) == outs
+    assert s3.error_code(anonymous.put_object, Bucket=bucket, Key="y", Body=b"y") == "AccessDenied"
+    assert s3.error_code(by_hand.get_bucket_policy, Bucket=bucket) == "NoSuchBucketPolicy"
 
 
 def test_bucket_policy_widened_by_hand_is_drift(
@@ -569,12 +617,43 @@ def test_lifecycle_edited_by_hand_is_drift(
     assert not drifted(provider, id_, outs, inputs)
 
 
-def test_lifecycle_deleted_by_hand_reads_as_gone(minio: MinioServer, bucket: str, by_hand: Any) -> None:
-    """Expiry rules deleted by hand are gone, so the next up sets them again."""
+def test_lifecycle_deleted_by_hand_is_drift(minio: MinioServer, bucket: str, by_hand: Any) -> None:
+    """Expiry rules deleted by hand read as none, so the next up sets them again."""
     provider = configured(LifecycleProvider, minio)
     id_, outs = created(provider, lifecycle_inputs(bucket))
     by_hand.delete_bucket_lifecycle(Bucket=bucket)
-    assert refreshed(provider, id_, outs) == (None, {})
+    live = refreshed(provider, id_, outs)[1]
+    assert live == {**outs, "rules": []}
+    assert changes(provider, id_, live, lifecycle_inputs(bucket))
+    assert updated(provider, id_, live, lifecycle_inputs(bucket)) == outs
+
+
+def test_a_rule_added_by_hand_when_nothing_expires_is_drift(
+    minio: MinioServer, bucket: str, by_hand: Any
+) -> None:
+    """`expireDays: 0` wants no rules: one added by hand would delete cached data, so up removes it."""
+    provider = configured(LifecycleProvider, minio)
+    inputs = {"bucket": bucket, "rules": []}
+    id_, outs = created(provider, inputs)
+    assert outs == inputs
+    assert not drifted(provider, id_, outs, inputs)
+    rule = {"ID": "by-hand", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}
+    by_hand.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [rule]})
+    live = refreshed(provider, id_, outs)[1]
+    assert [r["id"] for r in live["rules"]] == ["by-hand"]
+    assert changes(provider, id_, live, inputs)
+    assert updated(provider, id_, live, inputs) == outs
+    assert s3.error_code(by_hand.get_bucket_lifecycle_configuration, Bucket=bucket) == (
+        "NoSuchLifecycleConfiguration"
+    )
+
+
+@pytest.mark.parametrize("days", [0, 36_502, 106_750, 1_000_000])
+def test_a_rule_past_the_safe_range_is_refused(minio: MinioServer, bucket: str, days: int) -> None:
+    """MinIO wraps an expiry date past its range into the past; the provider refuses such a rule itself."""
+    provider = configured(LifecycleProvider, minio)
+    inputs = {"bucket": bucket, "rules": [{"id": "nar", "prefix": "nar/", "days": days}]}
+    assert failures(provider, {}, inputs) == [f"rule 'nar' expires after {days} days; 1 to 36501 are safe"]
 
 
 def test_cache_info_edited_by_hand_is_drift(minio: MinioServer, bucket: str, by_hand: Any) -> None:
@@ -739,6 +818,7 @@ def test_bucket_mark_removed_by_hand_is_drift(minio: MinioServer, by_hand: Any) 
     assert changes(provider, id_, live, inputs)
     assert updated(provider, id_, live, inputs) == outs
     assert tags(by_hand, id_)[STACK_TAG] == OWNER
+    assert tags(by_hand, id_)[GENERATION_TAG] == outs["generation"]
 
 
 def test_everything_in_a_bucket_deleted_by_hand_reads_as_gone(
@@ -792,7 +872,8 @@ def test_bucket_made_by_hand_is_adopted_with_its_objects(minio: MinioServer, by_
 
     assert failures(provider, {}, inputs) == []
     id_, outs = created(provider, inputs)
-    assert outs == {"bucket": name, "owner": OWNER, "adopt": True}
+    assert outs == {"bucket": name, "owner": OWNER, "adopt": True, "generation": outs["generation"]}
+    assert tags(by_hand, name)[GENERATION_TAG] == outs["generation"]
     assert tags(by_hand, name)[STACK_TAG] == OWNER
     assert {o["Key"] for o in by_hand.list_objects_v2(Bucket=name)["Contents"]} == keys
     assert refreshed(provider, id_, outs) == (id_, outs)
@@ -830,7 +911,8 @@ def test_user_made_by_hand_is_adopted_with_a_new_secret(
     """With adopt, a user made by hand is taken over: a new secret that works, the old one refused."""
     name, old_secret = unique("writer"), secrets.token_hex(20)
     admin_by_hand.user_add(name, old_secret)
-    admin_by_hand.attach_policy(["readonly"], user=name)
+    admin_by_hand.policy_add(f"{name}-recipe", policy=writer_policy(bucket))
+    admin_by_hand.attach_policy([f"{name}-recipe"], user=name)
     admin_by_hand.user_disable(name)
     provider = configured(UserProvider, minio)
     inputs = user_inputs(name, bucket, adopt=True)
@@ -864,9 +946,10 @@ def test_interrupted_bucket_create_is_resumed(minio: MinioServer) -> None:
     """A create repeated after an interrupted up finds its own bucket (by its mark) and succeeds."""
     provider = configured(BucketProvider, minio)
     inputs = bucket_inputs(unique("bucket"))
-    first = created(provider, inputs)
+    first_id, first = created(provider, inputs)
     assert failures(provider, {}, inputs) == []
-    assert created(provider, inputs) == first
+    again_id, again = created(provider, inputs)
+    assert (again_id, {**again, "generation": None}) == (first_id, {**first, "generation": None})
 
 
 def test_interrupted_user_create_is_resumed(minio: MinioServer, bucket: str, by_hand: Any) -> None:
@@ -887,9 +970,10 @@ def test_interrupted_iam_policy_create_is_resumed(minio: MinioServer, bucket: st
     """A policy create repeated after an interrupted up finds its own claim and succeeds."""
     provider = configured(IamPolicyProvider, minio)
     inputs = iam_policy_inputs(unique("policy"), bucket)
-    first = created(provider, inputs)
+    first_id, first = created(provider, inputs)
     assert failures(provider, {}, inputs) == []
-    assert created(provider, inputs) == first
+    again_id, again = created(provider, inputs)
+    assert (again_id, {**again, "generation": None}) == (first_id, {**first, "generation": None})
 
 
 def test_iam_policy_attached_outside_the_stack_is_not_deleted(
@@ -1067,3 +1151,142 @@ def test_a_bucket_s_settings_written_at_once_are_all_kept(minio: MinioServer, by
         if not any(key.startswith("nix-cache/user/") for key in tags(by_hand, name)):
             lost.append(f"{name}: user claim")
     assert lost == []
+
+
+# --- 6. the user's effective rights: groups, keys of its own, its secret ----------------------------
+
+
+def repaired(provider: UserProvider, id_: str, outs: dict[str, Any], bucket: str) -> dict[str, Any]:
+    """``preview`` shows the hand change, ``up`` repairs it to the created state; the live state seen."""
+    inputs = user_inputs(id_, bucket)
+    live = refreshed(provider, id_, outs)[1]
+    assert changes(provider, id_, live, inputs), "the hand change shows in preview"
+    assert updated(provider, id_, live, inputs) == outs, "up sets the user back as it was made"
+    assert not drifted(provider, id_, outs, inputs), "and the next preview is clean"
+    return live
+
+
+@pytest.fixture
+def cache_writer(minio: MinioServer, bucket: str) -> tuple[UserProvider, str, dict[str, Any]]:
+    """A writer made by this stack, with the program's writer policy attached."""
+    provider = configured(UserProvider, minio)
+    id_, outs = created(provider, user_inputs(unique("writer"), bucket))
+    created(configured(IamPolicyProvider, minio), iam_policy_inputs(f"{id_}-write", bucket))
+    created(configured(PolicyAttachmentProvider, minio), attachment_inputs(id_, f"{id_}-write"))
+    return provider, id_, outs
+
+
+def test_a_writer_put_in_a_group_is_drift_and_up_takes_it_out(
+    minio: MinioServer,
+    bucket: str,
+    admin_by_hand: MinioAdmin,
+    cache_writer: tuple[UserProvider, str, dict[str, Any]],
+) -> None:
+    """`mc admin group add … consoleAdmin`: the writer could then delete, make users, read other buckets."""
+    provider, id_, outs = cache_writer
+    group = unique("admins")
+    admin_by_hand.group_add(group, [id_])  # type: ignore[arg-type]
+    admin_by_hand.attach_policy(["consoleAdmin"], group=group)
+    as_writer = s3.client(minio.endpoint_url, id_, outs["secret"])
+    assert s3.error_code(as_writer.list_buckets) == "ok"
+    assert s3.error_code(as_writer.create_bucket, Bucket=unique("new")) == "ok", "an admin now"
+
+    assert repaired(provider, id_, outs, bucket)["groups"] == [group]
+    assert json.loads(admin_by_hand.user_info(id_)).get("memberOf") in (None, [])
+    assert s3.error_code(as_writer.create_bucket, Bucket=unique("new")) == "AccessDenied"
+
+
+def test_keys_acting_as_the_writer_are_drift_and_up_ends_them(
+    minio: MinioServer,
+    bucket: str,
+    admin_by_hand: MinioAdmin,
+    cache_writer: tuple[UserProvider, str, dict[str, Any]],
+) -> None:
+    """A service account and year-long STS credentials outlive a secret change; up revokes both."""
+    provider, id_, outs = cache_writer
+    service = add_service_account_for(admin_by_hand, minio.credentials.password, id_)
+    sts = sts_credentials(minio, id_, outs["secret"])
+    assert sts_code(minio, sts, bucket) == "ok"
+
+    live = repaired(provider, id_, outs, bucket)
+    assert live["access_keys"] == [f"service:{service}", f"sts:{sts['AccessKeyId']}"]
+    assert json.loads(admin_by_hand.list_service_account(id_)).get("accounts") in (None, [])
+    assert sts_code(minio, sts, bucket) in ("AccessDenied", *BAD_KEYS, "ExpiredToken", "InvalidTokenId")
+    assert s3_code(minio, id_, outs["secret"], bucket) == "ok", "its own secret still works"
+
+
+def test_a_secret_set_by_hand_is_drift_and_up_sets_the_stacks_back(
+    minio: MinioServer,
+    bucket: str,
+    admin_by_hand: MinioAdmin,
+    cache_writer: tuple[UserProvider, str, dict[str, Any]],
+) -> None:
+    """A changed secret locks the builders out; up sets back the one the outputs hand out, policy kept."""
+    provider, id_, outs = cache_writer
+    admin_by_hand.user_add(id_, secrets.token_hex(20))
+    assert s3_code(minio, id_, outs["secret"], bucket) in BAD_KEYS
+
+    assert repaired(provider, id_, outs, bucket)["secret_matches"] is False
+    assert s3_code(minio, id_, outs["secret"], bucket) == "ok"
+    assert json.loads(admin_by_hand.user_info(id_))["policyName"] == f"{id_}-write"
+
+
+@pytest.mark.parametrize("reach", ["readonly policy", "state user's policy", "group"])
+def test_adoption_refuses_a_user_whose_rights_reach_outside_the_bucket(
+    minio: MinioServer, bucket: str, admin_by_hand: MinioAdmin, by_hand: Any, reach: str
+) -> None:
+    """Only the recipe's kind of user is taken over; any other is refused before a change, no claim kept."""
+    name, secret = unique("someone"), secrets.token_hex(20)
+    admin_by_hand.user_add(name, secret)
+    if reach == "readonly policy":
+        admin_by_hand.attach_policy(["readonly"], user=name)
+    elif reach == "state user's policy":
+        admin_by_hand.policy_add(f"{name}-state", policy=state_policy("pulumi-state"))
+        admin_by_hand.attach_policy([f"{name}-state"], user=name)
+    else:
+        admin_by_hand.group_add(unique("group"), [name])  # type: ignore[arg-type]
+    provider = configured(UserProvider, minio)
+    inputs = user_inputs(name, bucket, adopt=True)
+
+    [reason] = failures(provider, {}, inputs)
+    assert reason.startswith(
+        f"user {name!r} in MinIO at {minio.endpoint_url} is not a cache user made by hand: "
+    )
+    with pytest.raises(ProviderError, match="choose another name"):
+        provider.create(inputs)
+    assert claim_tag("user", name) not in tags(by_hand, bucket), "a failed adoption leaves no claim"
+    assert failures(provider, {}, user_inputs(name, bucket)) != [], "and a run without adopt still refuses"
+    if reach != "group":
+        assert s3_code(minio, name, secret, bucket) != "InvalidAccessKeyId", "its secret untouched"
+
+
+def test_claims_past_minio_tag_limit_are_refused_before_the_user_is_made(
+    minio: MinioServer, bucket: str, by_hand: Any, admin_by_hand: MinioAdmin
+) -> None:
+    """MinIO keeps 50 tags on a bucket; a claim that would need a 51st stops before anything is made."""
+    own = {f"mine-{n}": "x" for n in range(49 - len(tags(by_hand, bucket)))}
+    by_hand.put_bucket_tagging(
+        Bucket=bucket,
+        Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in {**tags(by_hand, bucket), **own}.items()]},
+    )
+    provider = configured(UserProvider, minio)
+    created(provider, user_inputs(unique("fits"), bucket))  # the 50th tag
+    name = unique("one-too-many")
+    with pytest.raises(ProviderError, match="MinIO keeps at most 50"):
+        provider.create(user_inputs(name, bucket))
+    with pytest.raises(Exception, match="XMinioAdminNoSuchUser"):
+        admin_by_hand.user_info(name)
+
+
+def test_a_replaced_bucket_is_not_deleted_by_its_old_self(minio: MinioServer, by_hand: Any) -> None:
+    """`up --replace` of an unprotected bucket: create (same name) first, then the old one's delete."""
+    provider = configured(BucketProvider, minio)
+    inputs = bucket_inputs(unique("bucket"))
+    id_, old = created(provider, inputs)
+    again_id, new = created(provider, inputs)
+    assert again_id == id_
+    assert new["generation"] != old["generation"]
+    provider.delete(id_, old)
+    assert id_ in {b["Name"] for b in by_hand.list_buckets()["Buckets"]}, "the replacement's bucket stays"
+    provider.delete(id_, new)
+    assert id_ not in {b["Name"] for b in by_hand.list_buckets()["Buckets"]}
