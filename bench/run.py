@@ -36,6 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.agent import HOOK_BUILDS, AgentBench, agent_why
 from bench.closure import Closure, build
 from components.nix_keys import generate_key_pair
 from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
@@ -47,6 +48,8 @@ from tests.e2e import s3
 from tests.nix_client import NIX_CONFIG
 
 TIMES = "\u00d7"
+#: The figures of ``bench.agent``, explained there when missed.
+AGENT_FIGURES = {"push_agent", "hook_cost", "hook_stopped", "many_push", "many_again", "many_big"}
 #: The provider modules the providers' host loads.
 PROVIDER_MODULES = (
     "bucket", "bucket_policy", "lifecycle", "bucket_object", "user", "iam_policy", "policy_attachment",
@@ -95,6 +98,34 @@ FIGURES = [
     Figure(
         "push_none", "push: program (zstd) ÷ uncompressed",
         "push program (zstd)", "push uncompressed", **_goal(False, 3),
+    ),
+    Figure(
+        "push_agent", "push: the upload agent ÷ program (zstd) via file:// and one PUT at a time",
+        "push agent (zstd)", "push program (zstd)", **_goal(False, 1.2),
+    ),
+    Figure(
+        "hook_cost", "hook's cost per build: uploading ÷ queueing (each over a no-op hook)",
+        "hook cost per build: uploading", "hook cost per build: queueing", **_goal(True, 10),
+    ),
+    Figure(
+        "hook_stopped", "hook's cost per build: queueing with MinIO stopped ÷ running",
+        "hook cost per build: queueing, MinIO stopped", "hook cost per build: queueing", **_goal(False, 1.2),
+    ),
+    Figure(
+        "many_push", "many small paths: agent push ÷ (nix copy to file:// + eight-thread PUT)",
+        "many: agent push", "many: file:// + eight-thread PUT", **_goal(False, 1.3),
+    ),
+    Figure(
+        "many_before", "many small paths: file:// + one PUT at a time (before the agent) ÷ agent push",
+        "many: file:// + one PUT at a time", "many: agent push",
+    ),
+    Figure(
+        "many_again", "many small paths: agent push again, all there and fresh ÷ first push",
+        "many: agent push again", "many: agent push", **_goal(False, 0.2),
+    ),
+    Figure(
+        "many_big", "many small paths: push again into a cache of other objects ÷ into an empty one",
+        "many: agent push again, big cache", "many: agent push again", **_goal(False, 1.3),
     ),
     Figure(
         "subst_recipe", "substitution: recipe (xz) ÷ program (zstd)",
@@ -356,6 +387,11 @@ class Bench:
             prefixes = self.push(closure, cache)
             self.load("substitution")
             self.substitute(closure, cache, prefixes, key.public_key)
+            self.load("agent")
+            agent = AgentBench(self, size)
+            agent.large(closure.root)
+            agent.hooks()
+            agent.many()
             self.load("program")
             self.program()
             self.load("end")
@@ -405,6 +441,9 @@ def report(results: Results, size: str, runs: int, toolchain: Toolchain, seconds
         f"- Closure: {len(closure.paths)} input-addressed store paths built by Nix, {closure.files} files, "
         f"{closure.nar_bytes / mb:.1f} MB of NARs, {closure.text_share:.0%} text, the rest random bytes "
         "(`bench/closure.py`).",
+        f"- Many small paths: a closure of {results.facts['many paths']} input-addressed paths of a few "
+        f"bytes each; the cache of other objects holds {results.facts['other objects']:,} "
+        "(`bench/agent.py`).",
         f"- MinIO: one server on loopback, 4 erasure-coded drives on this machine's disk. "
         f"Each figure is a ratio of two times from the same round; min/median/max over {runs} "
         f"round{'s' if runs != 1 else ''}, and round 1 alone. A goal is met when the median and round 1 "
@@ -440,6 +479,20 @@ def report(results: Results, size: str, runs: int, toolchain: Toolchain, seconds
         "2.8 has no S3 store, so the recipe (`nix copy` with Nix's defaults: xz), the program's push URL "
         "settings (`compression=zstd&parallel-compression=true`) and `compression=none` all go through "
         "`file://` and this same upload step. The times of the two steps are in the table.",
+        "- **The upload agent** (`agent/nix_cache_agent.py`, run as `agent/bin/nix-cache-agent push`, "
+        "a new Python process each time) pushes into a new empty bucket each round. Its first push looks "
+        "up every narinfo of the closure (concurrent HEADs), stages the missing paths with `nix copy "
+        "--no-recursive --to file://` (zstd) and PUTs them from eight threads, NARs first and each "
+        "narinfo after its references'. The baseline is `nix copy --to file://` of the same closure plus "
+        "a plain eight-thread PUT of what it wrote, in no order; before the agent, the same `file://` "
+        "copy was uploaded one PUT at a time (`tests/e2e/s3.upload_file_cache`). The push again finds "
+        "everything there and fresh: only the look-ups. The cache of other objects is filled before the "
+        "rounds (not timed) and holds the closure from one untimed push.",
+        f"- **The hook's cost** is the time of {HOOK_BUILDS} new small builds (one `nix-build`, the hook "
+        "run by Nix after each) with the hook, less the same with a no-op hook, per build. The queueing "
+        "hook is `builderModule`'s (bash writing one queue file); the uploading hook pushes the build's "
+        "outputs before it returns, as `builderModule` did before the agent (Debian's Nix has no S3 "
+        "store, so its upload is the agent's push). The queueing hook runs once more with MinIO stopped.",
         "- **Substitution** is `nix-store --store local?root=<new dir> --realise <root>` with the bucket's "
         "HTTP URL as the only substituter (anonymous, as clients read it), signatures checked; the disk copy "
         "is `cp -r` of the closure's store paths to a new directory on the same disk (each timed step starts "
@@ -513,6 +566,8 @@ def why_missed(key: str, results: Results) -> str:
         "No setting of the program removes these costs: they are the price of the MinIO layer as the "
         "project's own dynamic providers (README, \"No provider plugins\"), whose host process is Pulumi's."
     )
+    if key in AGENT_FIGURES:
+        return agent_why(key, results)
     texts = {
         "push_recipe": f"xz's `nix copy` takes {copy_xz:.1f} s against zstd's {copy_zstd:.2f} s; what both "
         f"share (serialising and hashing the NARs, and the upload, {med('push program (zstd): upload'):.2f} "

@@ -1,112 +1,125 @@
 """``builderModule``: the NixOS module for the machine that builds and uploads.
 
-It signs everything the builder builds as it is built (``secret-key-files``), and uploads each build's
-outputs to the cache from Nix's ``post-build-hook``, with the program's push URL (zstd) and the
-writer's credentials from ``WRITER_CREDENTIALS_FILE``. A failed upload is logged to the journal and to
-the build's output, and never fails the build.
+It signs everything the builder builds as it is built (``secret-key-files``); its post-build hook
+only queues each build's outputs for the upload agent (no network: Nix waits for the hook after every
+build), and the ``nix-cache-agent`` service drains that queue into the cache. The agent is
+``agent/nix_cache_agent.py``, embedded byte for byte with ``pkgs.writers.writePython3Bin``; the hook
+is a few lines of bash that write the agent's queue entry format.
 
 Pure functions of config, like ``nix_text``: the module is checked with the real ``nix-instantiate``,
-and the hook it carries is run by the real Nix after a real build (``tests/test_builder_module.py``,
-``tests/e2e/test_builder_hook.py``).
+and what it carries is run by the real Nix after a real build (``tests/test_builder_module.py``,
+``tests/e2e/test_builder_hook.py``). It holds no secret: the writer's is in ``WRITER_CREDENTIALS_FILE``.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
+from pathlib import Path
 
-from components.nix_text import key_file_path, nix_string
+from components.nix_text import (
+    WRITER_CREDENTIALS_FILE,
+    AgentTarget,
+    key_file_path,
+    nix_string,
+)
 
-#: Where the README puts the stack's ``awsCredentials`` on the builder (root-owned, mode 600). The
-#: Nix daemon runs the hook as root; a file of its own keeps the writer's secret out of root's
-#: ``~/.aws`` and does not depend on the daemon's ``HOME``.
-WRITER_CREDENTIALS_FILE = "/etc/nix/nix-cache-writer.credentials"
-#: The hook's name in the store and its tag in the journal (``journalctl -t nix-cache-upload``).
+__all__ = ["AGENT_SOURCE", "HOOK_NAME", "WRITER_CREDENTIALS_FILE", "builder_module", "post_build_hook"]
+
+#: The agent's code, as the tests run it and as the module embeds it.
+AGENT_SOURCE = Path(__file__).resolve().parent.parent / "agent" / "nix_cache_agent.py"
+#: The hook's name in the store.
 HOOK_NAME = "nix-cache-upload"
+#: The queue the hook writes and the service drains (under systemd's ``StateDirectory``).
+QUEUE_DIR = "/var/lib/nix-cache-agent/queue"
+#: The agent's settings on the builder (no secret), read by ``drain`` and by a manual ``push``.
+AGENT_CONFIG_FILE = "/etc/nix-cache-agent.json"
+#: flake8 checks the embedded code when the system is built; ruff allows lines up to 110 columns.
+FLAKE_IGNORE = ("E501",)
 
-#: Stand-ins for the three store paths the module interpolates; none can occur in a push URL.
-_NIX = "@nix-cache-nix@"
-_NIX_STORE = "@nix-cache-nix-store@"
-_LOGGER = "@nix-cache-logger@"
+#: Stand-in for coreutils' ``bin/`` in the hook, replaced by a Nix interpolation.
+_COREUTILS = "@nix-cache-coreutils@/"
 
 
-def post_build_hook(
-    push_url: str,
-    credentials_file: str = WRITER_CREDENTIALS_FILE,
-    nix: str = "nix",
-    nix_store: str = "nix-store",
-    logger: str = "logger",
-) -> str:
-    """The hook's bash script: upload ``$OUT_PATHS`` to ``push_url``; log a failure; always exit 0.
+def post_build_hook(coreutils: str = "", queue_dir: str = QUEUE_DIR) -> str:
+    """The hook's bash script: queue ``$OUT_PATHS`` (and ``$DRV_PATH``) as one agent queue entry; exit 0.
 
-    Nix runs the hook after every build and waits for it, and a hook that fails fails the build
-    (and stops the build loop): so nothing here may exit non-zero. Nix 2.8.0 passes an empty
-    ``$OUT_PATHS`` (NixOS/nix#6446, fixed in 2.8.1), as do rebuilds in 2.30-2.31 (NixOS/nix#14287):
-    then the outputs are asked of ``$DRV_PATH``. ``nix``, ``nix_store`` and ``logger`` are the
-    commands to run; the module passes store paths.
+    Nix runs the hook after every build and waits for it, and a hook that fails fails the build (and
+    stops the build loop): so it touches no network, starts no interpreter (a few milliseconds, where
+    starting the agent costs tens) and nothing here may exit non-zero. It writes the agent's entry
+    format (``decode_entry``; store paths hold no quote or backslash) under a dot-name, syncs it and
+    renames it into the queue, named by time like ``entry_name``. Nix 2.8.0 passes an empty
+    ``$OUT_PATHS`` (NixOS/nix#6446), as do rebuilds in 2.30-2.31 (NixOS/nix#14287): the derivation
+    is queued too, and the agent asks it for its outputs when it drains. ``coreutils`` is the prefix
+    of ``mkdir``, ``sync`` and ``mv`` (the module passes coreutils' ``bin/``).
     """
+    queue = shlex.quote(queue_dir)
     return f"""\
-# nix-cache: upload each build's outputs to the cache (the stack output builderModule).
-# The Nix daemon runs this as root after every build and waits for it. The outputs are signed
-# already (secret-key-files); a failed upload is logged and never fails the build.
-set -uf
-# Whatever goes wrong below (even an unset variable under set -u), the build is never failed.
-trap 'exit 0' EXIT
-export IFS=' '
-export AWS_SHARED_CREDENTIALS_FILE={shlex.quote(credentials_file)}
-store={shlex.quote(push_url)}
-log() {{
-  echo "{HOOK_NAME}: $1" >&2
-  {logger} -t {HOOK_NAME} -p user.warning -- "$1" 2>/dev/null || true
-}}
-paths=${{OUT_PATHS:-}}
-if [ -z "$paths" ] && [ -n "${{DRV_PATH:-}}" ]; then
-  # Some Nix versions pass no OUT_PATHS: the derivation knows its outputs.
-  paths=$({nix_store} --query --outputs "$DRV_PATH" 2>&1) || {{
-    log "not uploaded, no OUT_PATHS and no outputs of $DRV_PATH: ${{paths//$'\\n'/ }}"
-    exit 0
-  }}
-  paths=${{paths//$'\\n'/ }}
-fi
-if [ -z "$paths" ]; then
+# nix-cache: queue each build's outputs for the upload agent (nix-cache-agent.service).
+# Nix runs this as root after every build and waits for it: it only writes one file into the
+# queue, never touches the network and never fails the build.
+set -f
+if [ -z "${{OUT_PATHS:-}}${{DRV_PATH:-}}" ]; then
   exit 0
 fi
-if [ ! -r "$AWS_SHARED_CREDENTIALS_FILE" ]; then
-  log "not uploaded, $AWS_SHARED_CREDENTIALS_FILE is missing (the stack's awsCredentials): $paths"
-  exit 0
+paths=
+for path in ${{OUT_PATHS:-}}; do
+  paths="$paths${{paths:+, }}\\"$path\\""
+done
+drv=null
+if [ -n "${{DRV_PATH:-}}" ]; then
+  drv="\\"$DRV_PATH\\""
 fi
-if output=$({nix} --extra-experimental-features nix-command copy --to "$store" $paths 2>&1); then
-  echo "{HOOK_NAME}: uploaded $paths" >&2
-else
-  log "upload failed (exit $?), the build is kept: $paths: ${{output//$'\\n'/ }}"
+now=${{EPOCHREALTIME//[!0-9]/}}000
+printf -v name '%020d-%d-%04x.json' "$now" "$$" "$RANDOM"
+if ! {{ {coreutils}mkdir -p {queue} &&
+  printf '{{"version": 1, "paths": [%s], "drv": %s}}\\n' "$paths" "$drv" > {queue}/".tmp-$name" &&
+  {coreutils}sync {queue}/".tmp-$name" &&
+  {coreutils}mv {queue}/".tmp-$name" {queue}/"$name"; }} 2>/dev/null; then
+  echo "{HOOK_NAME}: not queued, {queue_dir} is not writable: ${{OUT_PATHS:-${{DRV_PATH:-}}}}" >&2
 fi
 exit 0
 """
 
 
-def builder_module(key_name: str, push_url: str, credentials_file: str = WRITER_CREDENTIALS_FILE) -> str:
-    """A NixOS module for the builder: sign every build with the cache's key, upload it from the hook.
-
-    The key file is where the README puts ``secretKey``; the hook is ``post_build_hook`` written with
-    ``pkgs.writeShellScript``, running the system's own ``nix`` and util-linux's ``logger``.
-    """
-    script = _indented_string(post_build_hook(push_url, credentials_file, _NIX, _NIX_STORE, _LOGGER), "    ")
-    for placeholder in (_NIX, _NIX_STORE, _LOGGER):
-        if script.count(placeholder) != 1:
-            raise ValueError(f"{placeholder} must occur exactly once in the hook")
-    script = (
-        script.replace(_NIX_STORE, "${config.nix.package}/bin/nix-store")
-        .replace(_NIX, "${config.nix.package}/bin/nix")
-        .replace(_LOGGER, "${pkgs.util-linux}/bin/logger")
-    )
+def builder_module(target: AgentTarget, queue_dir: str = QUEUE_DIR) -> str:
+    """A NixOS module for the builder: sign every build, queue it from the hook, drain it as a service."""
+    agent_text = AGENT_SOURCE.read_text()
+    hook = _indented_string(post_build_hook(_COREUTILS, queue_dir), "    ")
+    if hook.count(_COREUTILS) != 3:
+        raise ValueError(f"{_COREUTILS} must stand before mkdir, sync and mv in the hook")
+    hook = hook.replace(_COREUTILS, "${pkgs.coreutils}/bin/")
+    settings = json.dumps({**target.settings(), "queue_dir": queue_dir}, indent=2, sort_keys=True)
+    etc_name = AGENT_CONFIG_FILE.removeprefix("/etc/")
+    flake_ignore = " ".join(nix_string(code) for code in FLAKE_IGNORE)
     return (
         "{ config, pkgs, ... }:\n"
         "let\n"
-        f"  postBuildHook = pkgs.writeShellScript {nix_string(HOOK_NAME)} {script};\n"
+        f"  agent = pkgs.writers.writePython3Bin {nix_string('nix-cache-agent')} {{\n"
+        "    libraries = [ pkgs.python3Packages.minio pkgs.python3Packages.pynacl ];\n"
+        f"    flakeIgnore = [ {flake_ignore} ];\n"
+        f"  }} {_indented_string(agent_text, '    ')};\n"
+        f"  postBuildHook = pkgs.writeShellScript {nix_string(HOOK_NAME)} {hook};\n"
         "in\n"
         "{\n"
         "  nix.settings = {\n"
-        f"    secret-key-files = [ {nix_string(key_file_path(key_name))} ];\n"
+        f"    secret-key-files = [ {nix_string(key_file_path(target.key_name))} ];\n"
         "    post-build-hook = postBuildHook;\n"
+        "  };\n"
+        f"  environment.etc.{nix_string(etc_name)}.text = {nix_string(settings)};\n"
+        "  environment.systemPackages = [ agent ];\n"
+        "  systemd.services.nix-cache-agent = {\n"
+        f"    description = {nix_string('nix-cache upload agent: pushes what the post-build hook queued')};\n"
+        '    wantedBy = [ "multi-user.target" ];\n'
+        '    wants = [ "network-online.target" ];\n'
+        '    after = [ "network-online.target" ];\n'
+        "    path = [ config.nix.package ];\n"
+        "    serviceConfig = {\n"
+        f'      ExecStart = "${{agent}}/bin/nix-cache-agent drain --config {AGENT_CONFIG_FILE}";\n'
+        '      Restart = "always";\n'
+        "      RestartSec = 5;\n"
+        f"      StateDirectory = {nix_string(Path(queue_dir).parent.name)};\n"
+        "    };\n"
         "  };\n"
         "}\n"
     )

@@ -13,13 +13,13 @@ from components.bucket import CacheBucket, CacheBucketArgs
 from components.builder_module import builder_module
 from components.config import CacheConfig
 from components.nix_text import (
+    AgentTarget,
     aws_credentials,
     nix_cache_info,
     nix_conf,
     nixos_module,
     push_command,
     resign_command,
-    s3_store_url,
     s3_substituter_url,
     sign_command,
 )
@@ -150,8 +150,15 @@ class NixBinaryCache(pulumi.ComponentResource):
         """One builder: plain values, as the README shows them; several: maps keyed by builder name."""
         access, secrets = self.writers.access_keys, self.writers.secret_keys
 
-        def store_url(writer: str) -> str:
-            return s3_store_url(config.bucket, writer, config.minio.server, config.minio.use_ssl)
+        def target(writer: str) -> AgentTarget:
+            return AgentTarget(
+                endpoint=config.minio.endpoint_url,
+                bucket=config.bucket,
+                profile=writer,
+                expire_days=config.expire_days,
+                upstream_keys=config.upstream_keys,
+                key_name=config.key_name,
+            )
 
         def credentials(writer: str) -> pulumi.Output[str]:
             return pulumi.Output.all(access[writer], secrets[writer]).apply(
@@ -162,13 +169,9 @@ class NixBinaryCache(pulumi.ComponentResource):
             "writerAccessKey": lambda w: access[w],
             "writerSecretKey": lambda w: secrets[w],
             "awsCredentials": lambda w: pulumi.Output.secret(credentials(w)),
-            "pushCommand": lambda w: pulumi.Output.from_input(push_command(store_url(w))),
-            "resignCommand": lambda w: pulumi.Output.from_input(
-                resign_command(store_url(w), config.key_name)
-            ),
-            "builderModule": lambda w: pulumi.Output.from_input(
-                builder_module(config.key_name, store_url(w))
-            ),
+            "pushCommand": lambda w: pulumi.Output.from_input(push_command(target(w))),
+            "resignCommand": lambda w: pulumi.Output.from_input(resign_command(target(w))),
+            "builderModule": lambda w: pulumi.Output.from_input(builder_module(target(w))),
         }
         if len(config.writers) == 1:
             return {output: make(config.writer) for output, make in per_writer.items()}

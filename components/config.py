@@ -79,6 +79,8 @@ class CacheConfig:
     reader: str
     #: Names of earlier signing keys that clients should no longer trust.
     retire_keys: tuple[str, ...]
+    #: Paths signed by keys of these names come from upstream caches and are not uploaded.
+    upstream_keys: tuple[str, ...]
 
     @property
     def writer(self) -> str:
@@ -121,6 +123,7 @@ def parse_config(raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> C
         public=read.boolean(keys.PUBLIC),
         reader=_reader(read, minio.user or None, writers),
         retire_keys=_retire_keys(read, key_name),
+        upstream_keys=_upstream_keys(read, key_name),
     )
     if read.problems:
         raise ConfigError(read.problems)
@@ -234,6 +237,17 @@ def _retire_keys(read: ConfigReader, key_name: str) -> tuple[str, ...]:
                 f"{name!r} is the current signing key ({keys.KEY_NAME}); rotate to a new name first",
             )
     return tuple(dict.fromkeys(retire_keys))
+
+
+def _upstream_keys(read: ConfigReader, key_name: str) -> tuple[str, ...]:
+    """``nix-cache:upstreamKeys``: Nix key names, never the cache's own; ``[]`` turns the filter off."""
+    names = read.names(keys.UPSTREAM_KEYS)
+    for name in names or ():
+        if problem := key_name_problem(name):
+            read.problem(keys.UPSTREAM_KEYS, f"{name!r} {problem}")
+        elif name == key_name:
+            read.problem(keys.UPSTREAM_KEYS, f"{name!r} is the cache's own signing key")
+    return tuple(keys.UPSTREAM_KEYS.default) if names is None else tuple(dict.fromkeys(names))
 
 
 def _public_host(public_url: str) -> str:

@@ -50,6 +50,8 @@ PUBLIC_URL = _cache("publicUrl")
 KEY_NAME = _cache("keyName")
 SIGNING_KEY = _cache("signingKey")
 RETIRE_KEYS = _cache("retireKeys")
+#: Paths signed by keys of these names are left to upstream caches; ``[]`` uploads all.
+UPSTREAM_KEYS = _cache("upstreamKeys", ["cache.nixos.org-1"], in_schema=True)
 VERIFY = _cache("verify", True, in_schema=True)
 ADOPT = _cache("adopt", False, in_schema=True)
 
@@ -74,6 +76,7 @@ ALL_KEYS: tuple[Key, ...] = (
     KEY_NAME,
     SIGNING_KEY,
     RETIRE_KEYS,
+    UPSTREAM_KEYS,
     VERIFY,
     ADOPT,
 )

@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 CACHE_INFO_CONTENT_TYPE = "text/x-nix-cache-info"
+#: Where the README puts the stack's ``awsCredentials`` on the builder (root-owned, mode 600): the
+#: agent reads the writer's profile from it, so the secret is never on a command line.
+WRITER_CREDENTIALS_FILE = "/etc/nix/nix-cache-writer.credentials"
+#: The upload agent's command on a builder with ``builderModule`` (``agent/nix_cache_agent.py``).
+AGENT_COMMAND = "nix-cache-agent"
 
 
 def nix_cache_info(store_dir: str, want_mass_query: bool, priority: int) -> str:
@@ -63,25 +70,6 @@ def aws_credentials(profile: str, access_key: str, secret_key: str) -> str:
     return f"[{profile}]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
 
 
-def s3_store_url(bucket: str, profile: str, endpoint: str, use_ssl: bool) -> str:
-    """The ``s3://`` store URL ``nix copy`` uploads to.
-
-    zstd with parallel compression: it compresses several times faster than Nix's default xz at a similar
-    ratio and decompresses far faster on the clients (a Raspberry Pi feels it most).
-    """
-    query = urlencode(
-        {
-            "profile": profile,
-            "endpoint": endpoint,
-            "scheme": "https" if use_ssl else "http",
-            "compression": "zstd",
-            "parallel-compression": "true",
-        },
-        safe=":",
-    )
-    return f"s3://{bucket}?{query}"
-
-
 def s3_substituter_url(bucket: str, profile: str, endpoint: str, use_ssl: bool) -> str:
     """The ``s3://`` URL a private cache is substituted from, with the reader's credentials profile.
 
@@ -102,14 +90,57 @@ def sign_command(key_name: str, path: str = "./result") -> str:
     return f"nix store sign --recursive --key-file {shlex.quote(key_file_path(key_name))} {path}"
 
 
-def push_command(store_url: str, path: str = "./result") -> str:
-    return f"nix copy --to {shlex.quote(store_url)} {path}"
+@dataclass(frozen=True)
+class AgentTarget:
+    """Where one builder's upload agent pushes to, and as whom; no secret (that is in its credentials)."""
+
+    endpoint: str
+    bucket: str
+    profile: str
+    expire_days: int
+    upstream_keys: tuple[str, ...]
+    key_name: str
+    credentials_file: str = WRITER_CREDENTIALS_FILE
+
+    def settings(self) -> dict[str, Any]:
+        """The agent's settings file (``/etc/nix-cache-agent.json``): the same values as ``options``."""
+        return {
+            "endpoint": self.endpoint,
+            "bucket": self.bucket,
+            "profile": self.profile,
+            "credentials_file": self.credentials_file,
+            "expire_days": self.expire_days,
+            "upstream_keys": list(self.upstream_keys),
+            "key_file": key_file_path(self.key_name),
+        }
+
+    def options(self) -> list[str]:
+        return [
+            "--endpoint",
+            self.endpoint,
+            "--bucket",
+            self.bucket,
+            "--profile",
+            self.profile,
+            "--credentials-file",
+            self.credentials_file,
+            "--expire-days",
+            str(self.expire_days),
+            "--upstream-keys",
+            ",".join(self.upstream_keys),
+            "--key-file",
+            key_file_path(self.key_name),
+        ]
 
 
-def resign_command(store_url: str, key_name: str) -> str:
-    """Add the current key's signature to every path the cache holds (run on the builder, as the writer).
+def push_command(target: AgentTarget, path: str = "./result") -> str:
+    """The agent's push of ``path``'s closure: upstream paths skipped, old ones refreshed, narinfos signed."""
+    return " ".join([AGENT_COMMAND, "push", *map(shlex.quote, target.options()), "--", path])
+
+
+def resign_command(target: AgentTarget) -> str:
+    """Add the current key's signature to every narinfo in the cache (run on the builder, as the writer).
 
     Afterwards the earlier keys can be retired without clients losing the cache.
     """
-    key_file = shlex.quote(key_file_path(key_name))
-    return f"nix store sign --store {shlex.quote(store_url)} --key-file {key_file} --all"
+    return " ".join([AGENT_COMMAND, "resign", *map(shlex.quote, target.options())])

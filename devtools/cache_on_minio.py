@@ -1,7 +1,7 @@
 """A Nix cache on a MinIO made straight from the program's documents, without Pulumi.
 
 The bucket, its anonymous download policy, ``nix-cache-info`` and an upload-only writer, exactly as
-the program's pure functions describe them; for the post-build hook's test and the benchmark, which
+the program's pure functions describe them; for the upload agent's tests and the benchmark, which
 measure Nix and MinIO rather than the Pulumi engine.
 """
 

@@ -510,3 +510,17 @@ def test_retired_keys_are_names_and_never_the_current_key() -> None:
         "nix-cache:retireKeys: 'bad name' must be letters, digits, '.', '_' and '-' only, starting with "
         "a letter or digit (it names the key file /etc/nix/<name>.sec)",
     )
+
+
+def test_upstream_keys_default_to_cache_nixos_org_and_an_empty_list_turns_them_off() -> None:
+    assert parse().upstream_keys == ("cache.nixos.org-1",)
+    assert parse(**{"nix-cache__upstreamKeys": "[]"}).upstream_keys == ()
+    assert parse(**{"nix-cache__upstreamKeys": '["a-1", "b-1", "a-1"]'}).upstream_keys == ("a-1", "b-1")
+
+
+def test_upstream_keys_are_key_names_and_never_the_cache_s_own() -> None:
+    [bad] = problems(**{"nix-cache__upstreamKeys": '["bad name"]'})
+    assert bad.startswith("nix-cache:upstreamKeys: 'bad name' ")
+    assert problems(**{"nix-cache__keyName": "mine-1", "nix-cache__upstreamKeys": "mine-1"}) == (
+        "nix-cache:upstreamKeys: 'mine-1' is the cache's own signing key",
+    )

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import shlex
 
+from agent.nix_cache_agent import parser as agent_parser
+from agent.nix_cache_agent import settings_from
 from components.nix_text import (
+    AgentTarget,
     aws_credentials,
     nix_cache_info,
     nix_conf,
     nixos_module,
     push_command,
-    s3_store_url,
+    resign_command,
     sign_command,
+)
+
+TARGET = AgentTarget(
+    endpoint="https://s3.example",
+    bucket="nix-cache",
+    profile="nixbuilder",
+    expire_days=30,
+    upstream_keys=("cache.nixos.org-1", "nix-community.cachix.org-1"),
+    key_name="s3.example-2",
 )
 
 
@@ -45,18 +57,37 @@ def test_aws_credentials_profile() -> None:
     )
 
 
-def test_store_url_carries_profile_endpoint_scheme_and_zstd() -> None:
-    url = s3_store_url("nix-cache", "nixbuilder", "127.0.0.1:9000", use_ssl=False)
-    assert url == (
-        "s3://nix-cache?profile=nixbuilder&endpoint=127.0.0.1:9000&scheme=http"
-        "&compression=zstd&parallel-compression=true"
+def test_push_command_is_the_agent_s_push_with_the_target_s_settings() -> None:
+    """What the agent reads from pushCommand's words is exactly the target: no secret, key file by name."""
+    words = shlex.split(push_command(TARGET))
+    assert words[:2] == ["nix-cache-agent", "push"]
+    assert words[-2:] == ["--", "./result"]
+    settings = settings_from(agent_parser().parse_args(words[1:]))
+    assert (settings.endpoint, settings.bucket, settings.profile) == (
+        "https://s3.example",
+        "nix-cache",
+        "nixbuilder",
     )
-    assert "scheme=https" in s3_store_url("b", "p", "s3.example", use_ssl=True)
+    assert settings.credentials_file == "/etc/nix/nix-cache-writer.credentials"
+    assert settings.upstream_keys == TARGET.upstream_keys
+    assert (settings.expire_days, settings.key_file) == (30, "/etc/nix/s3.example-2.sec")
+    assert {k: getattr(settings, k) for k in TARGET.settings()} == {
+        **TARGET.settings(),
+        "upstream_keys": TARGET.upstream_keys,
+    }, "the settings file and the options say the same"
 
 
-def test_push_command_quotes_the_url_for_the_shell() -> None:
-    url = s3_store_url("nix-cache", "nixbuilder", "s3.example", use_ssl=True)
-    assert shlex.split(push_command(url)) == ["nix", "copy", "--to", url, "./result"]
+def test_an_empty_upstream_list_reaches_the_agent_as_off() -> None:
+    target = AgentTarget("http://h:9000", "b", "w", 0, (), "k-1")
+    words = shlex.split(push_command(target, "/run/current-system"))
+    assert settings_from(agent_parser().parse_args(words[1:])).upstream_keys == ()
+    assert words[-1] == "/run/current-system"
+
+
+def test_resign_command_signs_with_the_current_key_file() -> None:
+    words = shlex.split(resign_command(TARGET))
+    assert words[:2] == ["nix-cache-agent", "resign"]
+    assert settings_from(agent_parser().parse_args(words[1:])).key_file == "/etc/nix/s3.example-2.sec"
 
 
 def test_sign_command_uses_a_key_file_named_after_the_key() -> None:

@@ -289,8 +289,9 @@ def test_paste_ready_outputs(mocks: RecordingMocks) -> None:
         f"extra-trusted-public-keys = {values['publicKey']}",
     ]
     assert values["pushCommand"] == (
-        "nix copy --to 's3://nix-cache?profile=nixbuilder&endpoint=127.0.0.1:9000&scheme=http"
-        "&compression=zstd&parallel-compression=true' ./result"
+        "nix-cache-agent push --endpoint http://127.0.0.1:9000 --bucket nix-cache --profile nixbuilder "
+        "--credentials-file /etc/nix/nix-cache-writer.credentials --expire-days 30 "
+        "--upstream-keys cache.nixos.org-1 --key-file /etc/nix/127.0.0.1-1.sec -- ./result"
     )
     assert values["signCommand"] == (
         "nix store sign --recursive --key-file /etc/nix/127.0.0.1-1.sec ./result"
@@ -336,7 +337,7 @@ def test_several_builders_get_a_user_each_and_outputs_by_name(mocks: RecordingMo
     values = result["values"]
     assert set(values["awsCredentials"]) == {"nixbuilder", "pi-builder"}
     assert "[pi-builder]\naws_access_key_id = pi-builder\n" in values["awsCredentials"]["pi-builder"]
-    assert "profile=pi-builder" in values["pushCommand"]["pi-builder"]
+    assert "--profile pi-builder " in values["pushCommand"]["pi-builder"]
     assert result["secret"]["awsCredentials"]
     assert result["secret"]["writerSecretKey"]
 
@@ -366,7 +367,8 @@ def test_retired_keys_reach_the_trusted_keys(mocks: RecordingMocks) -> None:
 def test_resign_command_signs_everything_in_the_cache_as_the_writer(mocks: RecordingMocks) -> None:
     values = deploy()["values"]
     assert values["resignCommand"] == (
-        "nix store sign --store 's3://nix-cache?profile=nixbuilder&endpoint=127.0.0.1:9000&scheme=http"
-        "&compression=zstd&parallel-compression=true' --key-file /etc/nix/127.0.0.1-1.sec --all"
+        "nix-cache-agent resign --endpoint http://127.0.0.1:9000 --bucket nix-cache --profile nixbuilder "
+        "--credentials-file /etc/nix/nix-cache-writer.credentials --expire-days 30 "
+        "--upstream-keys cache.nixos.org-1 --key-file /etc/nix/127.0.0.1-1.sec"
     )
     assert values["trustedPublicKeys"] == [values["publicKey"]]

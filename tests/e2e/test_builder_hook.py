@@ -1,34 +1,33 @@
-"""The builder module's post-build hook, run by the real Nix after a real build, uploading to MinIO.
+"""``builderModule`` on a builder: the real Nix builds, its hook queues, the agent's service drains to MinIO.
 
 What runs for real: the module evaluated by ``nix-instantiate`` (``tests/nix_module.py``); the hook
-script exactly as evaluated; Nix 2.8 building a new input-addressed path, signing it with the key in
-``secret-key-files`` and running the hook with ``$OUT_PATHS``; the hook's ``nix copy`` with the
-program's push URL (zstd) and ``--extra-experimental-features``; the writer's credentials read from
-the hook's credentials file by profile; MinIO with the program's policies; a fresh store substituting
-the path anonymously over HTTP. What stands in: Debian's Nix has no S3 store, so the hook's ``nix`` is
-``tests/e2e/nix_s3_shim.py``, which does the S3 part as ``nix copy --to s3://`` would (a ``file://``
-store with the URL's settings, then the e2e upload step); and the credentials file is a temp file
-instead of ``/etc/nix/nix-cache-writer.credentials`` (the module's only argument that differs).
+script exactly as evaluated; the agent written from the evaluated text, as ``writePython3Bin`` would
+(the very bytes of ``agent/nix_cache_agent.py``, with this venv's Python, minio and pynacl); Nix 2.8
+building new input-addressed paths, signing them with the key in ``secret-key-files`` and running the
+hook; the agent's ``drain`` with the module's settings file; MinIO with the program's policies, stopped
+and started again; a fresh store substituting every path anonymously over HTTP. What differs from a
+NixOS builder: the queue, the credentials and the key file are temp files (the module's arguments),
+and ``drain --once`` stands for one pass of the service.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from components.builder_module import HOOK_NAME, builder_module
+from components.builder_module import builder_module
 from components.nix_keys import NixKeyPair, generate_key_pair
-from components.nix_text import aws_credentials, s3_store_url
+from components.nix_text import AgentTarget, aws_credentials
 from devtools.cache_on_minio import DocumentCache, create_document_cache
 from devtools.minio_server import MinioServer
-from tests.e2e import s3
-from tests.e2e.nix_s3_shim import install_shim
 from tests.nix_client import NixClient
-from tests.nix_module import evaluate_module, write_shell_script
+from tests.nix_module import evaluate_module, write_python_bin, write_shell_script
 
 KEY_NAME = "hook-1"
 
@@ -46,23 +45,31 @@ def key() -> NixKeyPair:
 class Builder:
     """A builder configured by the module: Nix signs with the key file and runs the evaluated hook."""
 
-    def __init__(self, cache: DocumentCache, key: NixKeyPair, workdir: Path, writer_secret: str) -> None:
+    def __init__(self, cache: DocumentCache, key: NixKeyPair, workdir: Path) -> None:
         self.cache, self.workdir = cache, workdir
         self.nix = NixClient(workdir / "nix")
         credentials = workdir / "writer.credentials"
         credentials.touch(mode=0o600)
-        credentials.write_text(aws_credentials(cache.writer, cache.writer, writer_secret))
-        push_url = s3_store_url(cache.bucket, cache.writer, cache.server.address, cache.server.secure)
-        self.logged = workdir / "logger.log"
-        util_linux = workdir / "util-linux"
-        (util_linux / "bin").mkdir(parents=True)
-        (util_linux / "bin" / "logger").write_text(f'#!/bin/sh\necho "$*" >> {self.logged}\n')
-        (util_linux / "bin" / "logger").chmod(0o755)
-        shim = install_shim(workdir / "nix-with-s3", "/usr/bin/nix")
-        module = builder_module(KEY_NAME, push_url, credentials_file=str(credentials))
-        settings = evaluate_module(self.nix, module, workdir, str(shim), str(util_linux))
-        assert settings["secret-key-files"] == [f"/etc/nix/{KEY_NAME}.sec"]
-        self.hook = write_shell_script(settings["post-build-hook"], workdir)
+        credentials.write_text(aws_credentials(cache.writer, cache.writer, cache.writer_secret))
+        target = AgentTarget(
+            endpoint=cache.server.endpoint_url,
+            bucket=cache.bucket,
+            profile=cache.writer,
+            expire_days=30,
+            upstream_keys=("cache.nixos.org-1",),
+            key_name=KEY_NAME,
+            credentials_file=str(credentials),
+        )
+        self.queue = workdir / "queue"
+        evaluated = evaluate_module(
+            self.nix, builder_module(target, str(self.queue)), workdir, str(workdir / "agent")
+        )
+        assert evaluated["settings"]["secret-key-files"] == [f"/etc/nix/{KEY_NAME}.sec"]
+        self.agent = write_python_bin(evaluated["agent"], workdir / "agent")
+        self.hook = write_shell_script(evaluated["settings"]["post-build-hook"], workdir)
+        self.config = workdir / "nix-cache-agent.json"
+        self.config.write_text(evaluated["etc"]["nix-cache-agent.json"]["text"])
+        assert json.loads(self.config.read_text())["queue_dir"] == str(self.queue)
         # The key file at the module's path would be /etc/nix/hook-1.sec; here the same key elsewhere.
         self.key_file = self.nix.key_file(key.secret_key)
 
@@ -70,7 +77,6 @@ class Builder:
         """Build a new input-addressed path as the daemon would: signing it, then running the hook."""
         config = "\n".join(
             [
-                # No nix-command here: the hook must enable it for its own `nix copy`.
                 "build-users-group =",
                 "substituters =",
                 "sandbox = false",
@@ -94,46 +100,47 @@ class Builder:
         )
         return result.stdout.strip(), result
 
-    def narinfo(self, store_path: str) -> str | None:
-        """The path's narinfo as anyone can fetch it from the cache, or None when it is not there."""
-        key = f"{Path(store_path).name.split('-')[0]}.narinfo"
-        anonymous = s3.client(self.cache.server.endpoint_url)
-        if s3.error_code(anonymous.head_object, Bucket=self.cache.bucket, Key=key) != "ok":
-            return None
-        body: bytes = anonymous.get_object(Bucket=self.cache.bucket, Key=key)["Body"].read()
-        return body.decode()
+    def drain(self) -> subprocess.CompletedProcess[str]:
+        """One pass of the service (``ExecStart``'s command), with the key file moved as above."""
+        command = [str(self.agent), "drain", "--once", "--config", str(self.config)]
+        command += ["--key-file", str(self.key_file)]
+        return subprocess.run(
+            command, env=self.nix.env, capture_output=True, text=True, check=False, timeout=300
+        )
+
+    def queued(self) -> int:
+        return len(list(self.queue.glob("*.json")))
 
 
-def test_every_build_is_signed_uploaded_with_zstd_and_substitutes(
-    cache: DocumentCache, key: NixKeyPair, tmp_path: Path
+def test_builds_queue_while_minio_is_down_and_the_agent_uploads_them_when_it_is_back(
+    cache: DocumentCache, key: NixKeyPair, minio: MinioServer, tmp_path: Path
 ) -> None:
-    builder = Builder(cache, key, tmp_path, cache.writer_secret)
-    path, result = builder.build()
-    assert result.returncode == 0, result.stderr
-    assert f"running post-build-hook '{builder.hook}'" in result.stderr
-    assert f"{HOOK_NAME}: uploaded {path}" in result.stderr
-    narinfo = builder.narinfo(path)
-    assert narinfo is not None, result.stderr
-    assert "Compression: zstd\n" in narinfo
-    assert f"Sig: {KEY_NAME}:" in narinfo, "signed as built, by secret-key-files"
+    builder = Builder(cache, key, tmp_path)
+    minio.stop()
+    try:
+        started = time.perf_counter()
+        built = [builder.build() for _ in range(3)]
+        seconds = time.perf_counter() - started
+        for path, result in built:
+            assert result.returncode == 0, result.stderr
+            assert path.startswith("/nix/store/")
+            assert f"running post-build-hook '{builder.hook}'" in result.stderr
+        assert seconds < 30, "no build waits on the unreachable MinIO"
+        assert builder.queued() == 3
+        down = builder.drain()
+        assert down.returncode == 1
+        [line] = down.stderr.splitlines()
+        assert line.startswith("nix-cache-agent: 3 queue entries kept for a retry: MinIO at ")
+        assert "unreachable" in line
+        assert builder.queued() == 3, "nothing queued is lost"
+    finally:
+        minio.start()
+    up = builder.drain()
+    assert up.returncode == 0, up.stderr
+    assert "nix-cache-agent: pushed 3 queue entries (3 paths): uploaded 3, refreshed 0" in up.stderr
+    assert builder.queued() == 0
     client = NixClient(tmp_path / "client")
-    fetched = client.substitute(path, cache.substituter_url, key.public_key)
-    assert fetched.returncode == 0, fetched.stderr
-    assert f"copying path '{path}' from '{cache.substituter_url}'" in fetched.stderr
-    assert builder.logged.exists() is False, "a good upload is not a warning"
-
-
-def test_a_refused_upload_is_logged_and_the_build_still_succeeds(
-    cache: DocumentCache, key: NixKeyPair, tmp_path: Path
-) -> None:
-    """MinIO refuses the writer (a wrong secret): Nix still reports the build done, and says why."""
-    builder = Builder(cache, key, tmp_path, "0" * 40)
-    path, result = builder.build()
-    assert result.returncode == 0, result.stderr
-    assert path.startswith("/nix/store/")
-    assert f"{HOOK_NAME}: upload failed (exit 1), the build is kept: {path}: " in result.stderr
-    assert "SignatureDoesNotMatch" in result.stderr
-    [logged] = builder.logged.read_text().splitlines()
-    assert logged.startswith(f"-t {HOOK_NAME} -p user.warning -- upload failed (exit 1)")
-    assert "SignatureDoesNotMatch" in logged
-    assert builder.narinfo(path) is None
+    for path, _ in built:
+        fetched = client.substitute(path, cache.substituter_url, key.public_key)
+        assert fetched.returncode == 0, fetched.stderr
+        assert f"copying path '{path}' from '{cache.substituter_url}'" in fetched.stderr

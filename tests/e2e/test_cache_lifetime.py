@@ -7,16 +7,19 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from minio.error import MinioAdminException
 
+from components.nix_text import aws_credentials
 from devtools.minio_server import MinioServer
 from devtools.pulumi_stack import PulumiStack
 from devtools.toolchain import Toolchain
 from tests.e2e import s3
+from tests.e2e.agent_harness import AGENT
 from tests.e2e.conftest import new_stack
 from tests.e2e.harness import ANONYMOUS_EXPECTED, OTHER_BUCKET, WRITER_EXPECTED, CacheUnderTest
 
@@ -59,27 +62,31 @@ def trusting(keys: list[str]) -> str:
 
 
 def resign(cache: CacheUnderTest, command: str, secret_key: str, workdir: Path) -> None:
-    """Run `resignCommand` as given, on the cache's narinfos fetched and put back as the writer.
+    """Run `resignCommand` as given: the upload agent's ``resign``, as the writer, on the live bucket.
 
-    Debian's Nix has no s3 store, so only the store URL (to a file:// copy of the narinfos) and the key
-    file's path (to a temporary file) are swapped; `nix store sign … --all` itself runs as given.
+    Only the files it names are elsewhere: the writer's credentials and the key file (root's
+    ``/etc/nix/…`` on a builder) are temporary files, and ``nix-cache-agent`` is the agent's file.
     """
-    copy = workdir / "resign"
-    copy.mkdir()
-    writer = cache.writer()
-    for entry in writer.list_objects_v2(Bucket=cache.bucket).get("Contents", []):
-        if entry["Key"].endswith(".narinfo") or entry["Key"] == "nix-cache-info":
-            body = writer.get_object(Bucket=cache.bucket, Key=entry["Key"])["Body"].read()
-            (copy / entry["Key"]).write_bytes(body)
+    credentials = workdir / "writer.credentials"
+    credentials.write_text(
+        aws_credentials(cache.writer_access_key, cache.writer_access_key, cache.writer_secret_key)
+    )
     key_file = workdir / "signing.sec"
     key_file.write_text(secret_key)
     argv = shlex.split(command)
-    argv[argv.index("--store") + 1] = f"file://{copy}"
+    assert argv[:2] == ["nix-cache-agent", "resign"], command
+    argv[argv.index("--credentials-file") + 1] = str(credentials)
     argv[argv.index("--key-file") + 1] = str(key_file)
-    assert argv[:3] == ["nix", "store", "sign"], command
-    assert argv[-1] == "--all", command
-    subprocess.run(argv, env=cache.nix.env, check=True, capture_output=True, text=True, timeout=120)
-    s3.upload_file_cache(writer, cache.bucket, copy)
+    result = subprocess.run(
+        [sys.executable, str(AGENT), *argv[1:]],
+        env=cache.nix.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert " narinfos, " in result.stdout, result.stdout
 
 
 def test_paths_signed_before_a_rotation_keep_substituting(
@@ -215,7 +222,7 @@ def test_two_builders_each_upload_with_their_own_keys(
     stack.preview("--expect-no-changes")
     out = stack.outputs(show_secrets=True)
     assert set(out["awsCredentials"]) == {"nixbuilder", "pi-builder"}
-    assert "profile=pi-builder" in out["pushCommand"]["pi-builder"]
+    assert "--profile pi-builder " in out["pushCommand"]["pi-builder"]
     assert stack.outputs()["writerSecretKey"] == "[secret]"
     for builder in ("nixbuilder", "pi-builder"):
         cache = CacheUnderTest.from_outputs(

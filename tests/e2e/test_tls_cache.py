@@ -33,7 +33,7 @@ def test_up_over_https_with_the_private_ca(stack: PulumiStack, https_minio: Mini
     stack.up()
     outputs = stack.outputs()
     assert outputs["substituterUrl"] == f"https://{https_minio.address}/nix-cache"
-    assert "scheme=https" in outputs["pushCommand"]
+    assert f"--endpoint https://{https_minio.address} " in outputs["pushCommand"]
     stack.preview("--expect-no-changes")
 
 
