@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from components.builder_module import post_build_hook
 from components.nix_text import aws_credentials
+from devtools import s3
 from devtools.cache_on_minio import DocumentCache, create_document_cache
+from devtools.nix_client import NIX_MK
 from devtools.toolchain import ROOT
-from tests.e2e import s3
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -37,15 +38,10 @@ SMALL_PATHS = {"small": 100, "full": 1000}
 OTHER_OBJECTS = {"small": 1_000, "full": 100_000}
 STAGE = "compression=zstd&parallel-compression=true"
 
-MANY = """
+MANY = f"""
 let
-  mk = name: deps: builtins.derivation {
-    inherit name;
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-c" "echo ${name} ${toString deps} > $out" ];
-  };
-in mk "@TAG@-root" (builtins.genList (i: mk "@TAG@-${toString i}" [ ]) @COUNT@)
+{NIX_MK}
+in mk "@TAG@-root" (builtins.genList (i: mk "@TAG@-${{toString i}}" [ ]) @COUNT@)
 """
 
 BUILDS = """

@@ -4,7 +4,7 @@ On a MinIO started for the run (loopback, four erasure-coded drives, like ``make
 
 1. Push: the synthetic closure (``bench.closure``) copied with ``nix copy`` and uploaded as the writer.
    Debian's Nix has no S3 store, so every variant goes through ``file://`` and the same upload step
-   (``tests/e2e/s3.upload_file_cache``: NARs first, narinfos last): the recipe (Nix's defaults: xz),
+   (``devtools/s3.upload_file_cache``: NARs first, narinfos last): the recipe (Nix's defaults: xz),
    the program's push URL settings (zstd, parallel compression), and no compression at all.
 2. Substitution: a fresh store realises the closure from the bucket over HTTP (the substituter URL,
    anonymously), from the xz cache and from the zstd cache; against a plain ``cp -r`` of the closure's
@@ -40,27 +40,23 @@ from bench.agent import HOOK_BUILDS, AgentBench, agent_why
 from bench.closure import Closure, build
 from components.nix_keys import generate_key_pair
 from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
+from devtools import s3
 from devtools.cache_on_minio import DocumentCache, create_document_cache
 from devtools.minio_server import MinioServer, RootCredentials, free_port
+from devtools.nix_client import NIX_CONFIG
+from devtools.provider_classes import provider_module_names
 from devtools.pulumi_stack import PulumiStack
 from devtools.toolchain import ROOT, Toolchain, ensure_tools
-from tests.e2e import s3
-from tests.nix_client import NIX_CONFIG
 
 TIMES = "\u00d7"
 #: The figures of ``bench.agent``, explained there when missed.
 AGENT_FIGURES = {"push_agent", "hook_cost", "hook_stopped", "many_push", "many_again", "many_big"}
-#: The provider modules the providers' host loads.
-PROVIDER_MODULES = (
-    "bucket", "bucket_policy", "lifecycle", "bucket_object", "user", "iam_policy", "policy_attachment",
-    "served_check",
-)  # fmt: skip
 #: Imports timed in a fresh interpreter, to show what the program's processes start with.
 IMPORTS = {
     "the empty program (pulumi)": "pulumi",
     "the program (components.cache)": "components.cache",
     "its dynamic providers' host (pulumi.dynamic, dill, providers)": ", ".join(
-        ["pulumi.dynamic", "dill", *(f"providers.{m}" for m in PROVIDER_MODULES)]
+        ["pulumi.dynamic", "dill", *provider_module_names()]
     ),
     "the MinIO SDK alone (minio, minio.minioadmin)": "minio, minio.minioadmin",
 }
@@ -475,7 +471,7 @@ def report(results: Results, size: str, runs: int, toolchain: Toolchain, seconds
         "## How it was measured",
         "",
         "- **Push** is `nix copy --to file://…` plus the upload of what it wrote as the writer "
-        "(`tests/e2e/s3.upload_file_cache`: one PUT per object, NARs first, narinfos last). Debian's Nix "
+        "(`devtools/s3.upload_file_cache`: one PUT per object, NARs first, narinfos last). Debian's Nix "
         "2.8 has no S3 store, so the recipe (`nix copy` with Nix's defaults: xz), the program's push URL "
         "settings (`compression=zstd&parallel-compression=true`) and `compression=none` all go through "
         "`file://` and this same upload step. The times of the two steps are in the table.",
@@ -485,7 +481,7 @@ def report(results: Results, size: str, runs: int, toolchain: Toolchain, seconds
         "--no-recursive --to file://` (zstd) and PUTs them from eight threads, NARs first and each "
         "narinfo after its references'. The baseline is `nix copy --to file://` of the same closure plus "
         "a plain eight-thread PUT of what it wrote, in no order; before the agent, the same `file://` "
-        "copy was uploaded one PUT at a time (`tests/e2e/s3.upload_file_cache`). The push again finds "
+        "copy was uploaded one PUT at a time (`devtools/s3.upload_file_cache`). The push again finds "
         "everything there and fresh: only the look-ups. The cache of other objects is filled before the "
         "rounds (not timed) and holds the closure from one untimed push.",
         f"- **The hook's cost** is the time of {HOOK_BUILDS} new small builds (one `nix-build`, the hook "

@@ -29,6 +29,7 @@ from components.policies import state_policy
 from devtools.minio_server import MinioServer, RootCredentials, refuse_to_leave_the_machine
 from devtools.toolchain import ROOT
 from providers.errors import is_already_applied
+from providers.policy_attachment import attached_policies
 
 STATE_BUCKET = "pulumi-state"
 STATE_USER = "pulumi-state"
@@ -91,8 +92,7 @@ def ensure_state_backend(
         if not is_already_applied(error):
             raise
     # Exactly that one policy: anything attached by hand is taken off again.
-    attached = json.loads(admin.user_info(user)).get("policyName") or ""
-    extra = [name for name in attached.split(",") if name and name != policy]
+    extra = [name for name in attached_policies(json.loads(admin.user_info(user))) if name != policy]
     if extra:
         admin.detach_policy(extra, user=user)
     url = backend_url(server.endpoint_url, bucket)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pulumi
 import pytest
 
+from components.cache import NixBinaryCache, NixBinaryCacheArgs
+from components.config import load_config
 from components.nix_keys import generate_key_pair
 from providers.trusted_keys import trusted_keys
 
@@ -95,3 +97,30 @@ def registrations(mocks: RecordingMocks) -> list[Registration]:
 
     pulumi.runtime.register_stack_transformation(record)
     return recorded
+
+
+def _secret_flag(output: pulumi.Output[str]) -> pulumi.Output[bool]:
+    flag: Awaitable[bool] = output.is_secret()
+    return pulumi.Output.from_input(flag)
+
+
+def deploy(config: dict[str, str] | None = None, secret_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run the cache under mocks to completion; return its resolved outputs and which are secret."""
+    pulumi.runtime.set_all_config({**BASE_CONFIG, **(config or {})}, ["minio:minioPassword", *secret_keys])
+    result: dict[str, Any] = {}
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def program() -> pulumi.Output[None]:
+        cache = NixBinaryCache("nix-cache", NixBinaryCacheArgs(config=load_config()))
+        names = list(cache.outputs)
+        values = pulumi.Output.all(*cache.outputs.values())
+        secrets = pulumi.Output.all(*(_secret_flag(output) for output in cache.outputs.values()))
+        return pulumi.Output.all(values, secrets).apply(
+            lambda both: result.update(
+                values=dict(zip(names, both[0], strict=True)),
+                secret=dict(zip(names, both[1], strict=True)),
+            )
+        )
+
+    program()
+    return result

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.nix_text import nix_string
-from tests.nix_client import NixClient
+from devtools.nix_client import NixClient
 
 
 def evaluate_module(

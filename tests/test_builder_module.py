@@ -28,11 +28,10 @@ from components.builder_module import (
     post_build_hook,
 )
 from components.nix_text import AgentTarget
-from tests.conftest import RecordingMocks
+from devtools.nix_client import NixClient
+from tests.conftest import RecordingMocks, deploy
 from tests.e2e.agent_harness import AGENT
-from tests.nix_client import NixClient
 from tests.nix_module import evaluate_module, write_shell_script
-from tests.test_program import deploy
 
 TARGET = AgentTarget(
     endpoint="https://s3.example:9000",

@@ -10,8 +10,8 @@ import pytest
 
 from components.nix_keys import NixKeyPair, generate_key_pair, parse_secret_key
 from components.nix_text import nix_cache_info, nix_conf, nix_string, nixos_module
+from devtools.nix_client import NixClient
 from tests.http_server import serve_directory
-from tests.nix_client import NixClient
 
 pytestmark = pytest.mark.nix
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import runpy
 from collections import Counter
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pytest
 
-from components.cache import NixBinaryCache, NixBinaryCacheArgs
 from components.config import ConfigError, load_config
 from components.expiry import expiry_rules
 from components.nix_keys import generate_key_pair
@@ -32,6 +29,7 @@ from tests.conftest import (
     USER,
     RecordingMocks,
     Registration,
+    deploy,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,33 +49,6 @@ PLAIN_OUTPUTS = {
     "builderModule",
 }
 READER_SECRET_OUTPUTS = {"readerSecretKey", "readerAwsCredentials"}
-
-
-def _secret_flag(output: pulumi.Output[str]) -> pulumi.Output[bool]:
-    flag: Awaitable[bool] = output.is_secret()
-    return pulumi.Output.from_input(flag)
-
-
-def deploy(config: dict[str, str] | None = None, secret_keys: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Run the cache under mocks to completion; return its resolved outputs and which are secret."""
-    pulumi.runtime.set_all_config({**BASE_CONFIG, **(config or {})}, ["minio:minioPassword", *secret_keys])
-    result: dict[str, Any] = {}
-
-    @pulumi.runtime.test  # type: ignore[untyped-decorator]
-    def program() -> pulumi.Output[None]:
-        cache = NixBinaryCache("nix-cache", NixBinaryCacheArgs(config=load_config()))
-        names = list(cache.outputs)
-        values = pulumi.Output.all(*cache.outputs.values())
-        secrets = pulumi.Output.all(*(_secret_flag(output) for output in cache.outputs.values()))
-        return pulumi.Output.all(values, secrets).apply(
-            lambda both: result.update(
-                values=dict(zip(names, both[0], strict=True)),
-                secret=dict(zip(names, both[1], strict=True)),
-            )
-        )
-
-    program()
-    return result
 
 
 def test_resources_are_exactly_the_cache(mocks: RecordingMocks) -> None:

@@ -13,7 +13,7 @@ import urllib3.exceptions
 from minio.error import MinioAdminException, S3Error
 from pulumi.dynamic.dynamic import serialize_provider
 
-from providers import bucket, bucket_object, bucket_policy, iam_policy, lifecycle, policy_attachment, user
+from devtools.provider_classes import provider_classes
 from providers.connection import MinioSettings
 from providers.errors import (
     GONE_CODES,
@@ -24,7 +24,6 @@ from providers.errors import (
     is_gone,
     show_provider_errors_plainly,
 )
-from providers.served_check import ServedCheckProvider
 
 SETTINGS = MinioSettings(
     "s3.homelab.local:9000", "admin", "hunter2-secret", use_ssl=True, cacert_file="/ca.pem"
@@ -78,19 +77,24 @@ def test_settings_hide_the_password() -> None:
     assert "hunter2-secret" not in repr(SETTINGS)
 
 
-@pytest.mark.parametrize(
-    "provider",
-    [
-        bucket.BucketProvider(),
-        bucket_policy.BucketPolicyProvider(),
-        lifecycle.LifecycleProvider(),
-        bucket_object.BucketObjectProvider(),
-        user.UserProvider(),
-        iam_policy.IamPolicyProvider(),
-        policy_attachment.PolicyAttachmentProvider(),
-        ServedCheckProvider(),
-    ],
-)
+def test_every_provider_is_found() -> None:
+    """The list below is found in the code: the MinIO kinds, the served check, the keys' two."""
+    names = {cls.__name__ for cls in provider_classes()}
+    assert names == {
+        "BucketProvider",
+        "BucketPolicyProvider",
+        "LifecycleProvider",
+        "BucketObjectProvider",
+        "UserProvider",
+        "IamPolicyProvider",
+        "PolicyAttachmentProvider",
+        "ServedCheckProvider",
+        "TrustedKeysProvider",
+        "_NixSigningKeyProvider",
+    }
+
+
+@pytest.mark.parametrize("provider", [cls() for cls in provider_classes()], ids=lambda p: type(p).__name__)
 def test_providers_are_pickled_by_reference_and_hold_nothing(provider: object) -> None:
     """The state names the class by its dotted path (code edits cause no churn) and holds no settings."""
     pickled = base64.b64decode(serialize_provider(provider))

@@ -15,22 +15,17 @@ from pathlib import Path
 
 from components.nix_text import aws_credentials, nix_string
 from devtools.cache_on_minio import DocumentCache
-from tests.nix_client import NixClient
+from devtools.nix_client import NIX_MK, NixClient
 
 AGENT = Path(__file__).resolve().parents[2] / "agent" / "nix_cache_agent.py"
 
 #: ``count`` leaves, ``mids`` paths that each refer to a share of them, and a root referring to every mid.
-CLOSURE = """
+CLOSURE = f"""
 let
-  mk = name: deps: builtins.derivation {
-    inherit name;
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-c" "echo ${name} ${toString deps} > $out" ];
-  };
-  leaves = builtins.genList (i: mk "@TAG@-leaf-${toString i}" [ ]) @LEAVES@;
+{NIX_MK}
+  leaves = builtins.genList (i: mk "@TAG@-leaf-${{toString i}}" [ ]) @LEAVES@;
   mids = builtins.genList
-    (i: mk "@TAG@-mid-${toString i}" (builtins.filter (l: l != null)
+    (i: mk "@TAG@-mid-${{toString i}}" (builtins.filter (l: l != null)
       (builtins.genList (j: builtins.elemAt leaves (i * @PER@ + j)) @PER@)))
     @MIDS@;
 in mk "@TAG@-root" (mids ++ @EXTRA@)

@@ -19,11 +19,11 @@ from minio.crypto import encrypt
 from minio.error import MinioAdminException
 from minio.minioadmin import MinioAdmin
 
+from devtools import s3
 from devtools.minio_server import MinioServer
+from devtools.nix_client import NixClient
 from providers.connection import MinioSettings
 from providers.errors import admin_error_code
-from tests.e2e import s3
-from tests.nix_client import NixClient
 
 ANONYMOUS_EXPECTED = {
     "GetObject nix-cache-info": "ok",

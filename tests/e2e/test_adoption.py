@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from components.nix_text import nix_cache_info
+from devtools import s3
 from devtools.minio_server import MinioServer
 from devtools.pulumi_stack import PulumiStack
 from devtools.toolchain import Toolchain
 from providers.policy_document import canonical_policy_text
-from tests.e2e import s3
 from tests.e2e.conftest import new_stack, stopped_with
 from tests.e2e.harness import ANONYMOUS_EXPECTED, WRITER_EXPECTED, CacheUnderTest
 from tests.e2e.manual_recipe import BUCKET, WRITER, WRITER_SECRET, build_manual_recipe_cache

@@ -19,11 +19,11 @@ import pytest
 from minio.datatypes import Object
 
 from components.nix_keys import NixKeyPair, generate_key_pair
+from devtools import s3
 from devtools.cache_on_minio import DocumentCache, create_document_cache
 from devtools.minio_server import MinioServer
-from tests.e2e import s3
+from devtools.nix_client import NixClient
 from tests.e2e.agent_harness import Agent, build_closure, closure_of, narinfo_key
-from tests.nix_client import NixClient
 
 
 @pytest.fixture

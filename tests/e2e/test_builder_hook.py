@@ -26,7 +26,7 @@ from components.nix_keys import NixKeyPair, generate_key_pair
 from components.nix_text import AgentTarget, aws_credentials
 from devtools.cache_on_minio import DocumentCache, create_document_cache
 from devtools.minio_server import MinioServer
-from tests.nix_client import NixClient
+from devtools.nix_client import NixClient
 from tests.nix_module import evaluate_module, write_python_bin, write_shell_script
 
 KEY_NAME = "hook-1"

@@ -15,10 +15,10 @@ import pytest
 from minio.error import MinioAdminException
 
 from components.nix_text import aws_credentials
+from devtools import s3
 from devtools.minio_server import MinioServer
 from devtools.pulumi_stack import PulumiStack
 from devtools.toolchain import Toolchain
-from tests.e2e import s3
 from tests.e2e.agent_harness import AGENT
 from tests.e2e.conftest import new_stack
 from tests.e2e.harness import ANONYMOUS_EXPECTED, OTHER_BUCKET, WRITER_EXPECTED, CacheUnderTest

@@ -24,10 +24,10 @@ from components.nix_keys import generate_key_pair
 from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
 from components.policies import anonymous_download_policy, to_json, writer_policy
 from devtools.minio_server import MinioServer
+from devtools.nix_client import NixClient
 from devtools.toolchain import Toolchain
 from providers.served_check import served_problem
 from tests.e2e.harness import ANONYMOUS_EXPECTED, OTHER_BUCKET, WRITER_EXPECTED, CacheUnderTest
-from tests.nix_client import NixClient
 
 BUCKET = "nix-cache"
 WRITER = "nixbuilder"

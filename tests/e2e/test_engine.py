@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.nix_client import NixClient
 from devtools.pulumi_stack import PulumiStack
 from devtools.toolchain import ROOT, Toolchain
 from tests.e2e.conftest import stopped_with
-from tests.nix_client import NixClient
 
 KEY_PROJECT = Path(__file__).resolve().parent / "signing_key_project"
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import SSLError
 
+from devtools import s3
 from devtools.minio_server import MinioServer
 from devtools.toolchain import Toolchain
-from tests.e2e import s3
 from tests.e2e.manual_recipe import (
     ALIAS,
     BUCKET,

@@ -24,6 +24,7 @@ from components.bucket import lifecycle_rule
 from components.expiry import expiry_rules
 from components.nix_text import CACHE_INFO_CONTENT_TYPE, nix_cache_info
 from components.policies import anonymous_download_policy, reader_policy, state_policy, to_json, writer_policy
+from devtools import s3
 from devtools.minio_server import MinioServer, free_port
 from providers.base import MinioProvider
 from providers.bucket import BucketProps, BucketProvider
@@ -33,11 +34,10 @@ from providers.errors import ProviderError
 from providers.iam_policy import IamPolicyProps, IamPolicyProvider, policy_from_info
 from providers.lifecycle import LifecycleProps, LifecycleProvider
 from providers.ownership import GENERATION_TAG, STACK_TAG, claim_tag
-from providers.policy_attachment import PolicyAttachmentProps, PolicyAttachmentProvider
+from providers.policy_attachment import PolicyAttachmentProps, PolicyAttachmentProvider, attached_policies
 from providers.policy_document import canonical_policy
 from providers.served_check import ServedCheckProps, ServedCheckProvider
 from providers.user import UserProps, UserProvider
-from tests.e2e import s3
 from tests.e2e.harness import add_service_account_for, sts_code, sts_credentials
 
 OWNER = "organization/nix-cache/test"
@@ -99,6 +99,19 @@ def changes(provider: ResourceProvider, id_: str, state: dict[str, Any], inputs:
 
 def failures(provider: ResourceProvider, olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
     return [failure.reason for failure in provider.check(olds, news).failures]
+
+
+def drift_repaired(
+    provider: ResourceProvider, id_: str, outs: dict[str, Any], inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """A hand change read by ``refresh`` shows as a change, and ``up`` repairs it to what was made.
+
+    Returns what the refresh saw, for the test to say what the hand change was.
+    """
+    live = refreshed(provider, id_, outs)[1]
+    assert changes(provider, id_, live, inputs), "the hand change shows in preview"
+    assert updated(provider, id_, live, inputs) == outs, "up sets it back as it was made"
+    return live
 
 
 def drifted(provider: ResourceProvider, id_: str, state: dict[str, Any], inputs: dict[str, Any]) -> bool:
@@ -220,7 +233,7 @@ def user_status(admin: MinioAdmin, name: str) -> str:
 
 
 def policies_of(admin: MinioAdmin, name: str) -> list[str]:
-    return sorted(p for p in (json.loads(admin.user_info(name)).get("policyName") or "").split(",") if p)
+    return attached_policies(json.loads(admin.user_info(name)))
 
 
 def stored_iam_policy(admin: MinioAdmin, name: str) -> dict[str, Any]:
@@ -474,11 +487,8 @@ def test_bucket_policy_deleted_by_hand_is_drift(
     """A bucket policy deleted by hand reads as none, so the next up puts it back."""
     provider, id_, outs = bucket_policy
     by_hand.delete_bucket_policy(Bucket=bucket)
-    live = refreshed(provider, id_, outs)[1]
+    live = drift_repaired(provider, id_, outs, bucket_policy_inputs(bucket))
     assert live == {**outs, "policy": ""}
-    inputs = bucket_policy_inputs(bucket)
-    assert changes(provider, id_, live, inputs)
-    assert updated(provider, id_, live, inputs) == outs
 
 
 def test_a_private_cache_given_a_bucket_policy_by_hand_is_drift(
@@ -504,10 +514,8 @@ def test_a_private_cache_given_a_bucket_policy_by_hand_is_drift(
     by_hand.put_bucket_policy(Bucket=bucket, Policy=json.dumps(public))
     anonymous = s3.client(minio.endpoint_url)
     assert s3.error_code(anonymous.put_object, Bucket=bucket, Key="x", Body=b"x") == "ok", "open by hand"
-    live = refreshed(provider, id_, outs)[1]
+    live = drift_repaired(provider, id_, outs, inputs)
     assert live["policy"]
-    assert changes(provider, id_, live, inputs)
-    assert updated(provider, id_, live, inputs) == outs
     assert s3.error_code(anonymous.put_object, Bucket=bucket, Key="y", Body=b"y") == "AccessDenied"
     assert s3.error_code(by_hand.get_bucket_policy, Bucket=bucket) == "NoSuchBucketPolicy"
 
@@ -632,10 +640,8 @@ def test_lifecycle_deleted_by_hand_is_drift(minio: MinioServer, bucket: str, by_
     provider = configured(LifecycleProvider, minio)
     id_, outs = created(provider, lifecycle_inputs(bucket))
     by_hand.delete_bucket_lifecycle(Bucket=bucket)
-    live = refreshed(provider, id_, outs)[1]
+    live = drift_repaired(provider, id_, outs, lifecycle_inputs(bucket))
     assert live == {**outs, "rules": []}
-    assert changes(provider, id_, live, lifecycle_inputs(bucket))
-    assert updated(provider, id_, live, lifecycle_inputs(bucket)) == outs
 
 
 def test_a_rule_added_by_hand_when_nothing_expires_is_drift(
@@ -649,10 +655,8 @@ def test_a_rule_added_by_hand_when_nothing_expires_is_drift(
     assert not drifted(provider, id_, outs, inputs)
     rule = {"ID": "by-hand", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}
     by_hand.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [rule]})
-    live = refreshed(provider, id_, outs)[1]
+    live = drift_repaired(provider, id_, outs, inputs)
     assert [r["id"] for r in live["rules"]] == ["by-hand"]
-    assert changes(provider, id_, live, inputs)
-    assert updated(provider, id_, live, inputs) == outs
     assert s3.error_code(by_hand.get_bucket_lifecycle_configuration, Bucket=bucket) == (
         "NoSuchLifecycleConfiguration"
     )
@@ -746,10 +750,8 @@ def test_policy_detached_by_hand_is_drift_and_up_attaches_it(
     provider, id_, outs, inputs = attachment
     admin_by_hand.detach_policy([inputs["policy"]], user=inputs["user"])
 
-    live = refreshed(provider, id_, outs)[1]
+    live = drift_repaired(provider, id_, outs, inputs)
     assert live["attached"] == []
-    assert changes(provider, id_, live, inputs)
-    assert updated(provider, id_, live, inputs) == outs
     assert policies_of(admin_by_hand, inputs["user"]) == [inputs["policy"]]
 
 
@@ -761,10 +763,8 @@ def test_extra_policy_attached_by_hand_is_drift_and_up_detaches_it(
     provider, id_, outs, inputs = attachment
     admin_by_hand.attach_policy(["readwrite"], user=inputs["user"])
 
-    live = refreshed(provider, id_, outs)[1]
+    live = drift_repaired(provider, id_, outs, inputs)
     assert live["attached"] == sorted([inputs["policy"], "readwrite"])
-    assert changes(provider, id_, live, inputs)
-    assert updated(provider, id_, live, inputs) == outs
     assert policies_of(admin_by_hand, inputs["user"]) == [inputs["policy"]]
 
 
@@ -795,9 +795,7 @@ def test_iam_policy_edited_by_hand_is_drift(
     widened["Statement"].append({"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]})
     admin_by_hand.policy_add(id_, policy=widened)
 
-    live = refreshed(provider, id_, outs)[1]
-    assert changes(provider, id_, live, inputs)
-    assert updated(provider, id_, live, inputs) == outs
+    drift_repaired(provider, id_, outs, inputs)
     assert stored_iam_policy(admin_by_hand, id_) == canonical_policy(writer_policy(bucket), identity=True)
 
 
@@ -823,10 +821,8 @@ def test_bucket_mark_removed_by_hand_is_drift(minio: MinioServer, by_hand: Any) 
     id_, outs = created(provider, inputs)
     by_hand.delete_bucket_tagging(Bucket=id_)
 
-    live = refreshed(provider, id_, outs)[1]
+    live = drift_repaired(provider, id_, outs, inputs)
     assert live["owner"] is None
-    assert changes(provider, id_, live, inputs)
-    assert updated(provider, id_, live, inputs) == outs
     assert tags(by_hand, id_)[STACK_TAG] == OWNER
     assert tags(by_hand, id_)[GENERATION_TAG] == outs["generation"]
 
@@ -1167,11 +1163,9 @@ def test_a_bucket_s_settings_written_at_once_are_all_kept(minio: MinioServer, by
 
 
 def repaired(provider: UserProvider, id_: str, outs: dict[str, Any], bucket: str) -> dict[str, Any]:
-    """``preview`` shows the hand change, ``up`` repairs it to the created state; the live state seen."""
+    """A hand change to a user is repaired to the created state, and the next preview is clean."""
     inputs = user_inputs(id_, bucket)
-    live = refreshed(provider, id_, outs)[1]
-    assert changes(provider, id_, live, inputs), "the hand change shows in preview"
-    assert updated(provider, id_, live, inputs) == outs, "up sets the user back as it was made"
+    live = drift_repaired(provider, id_, outs, inputs)
     assert not drifted(provider, id_, outs, inputs), "and the next preview is clean"
     return live
 

@@ -14,11 +14,11 @@ import pytest
 from minio.credentials.providers import StaticProvider
 from minio.minioadmin import MinioAdmin
 
+from devtools import s3
 from devtools.minio_server import MinioServer
 from devtools.pulumi_stack import PulumiStack
 from devtools.state_on_minio import StateBackend, ensure_state_backend
 from devtools.toolchain import Toolchain
-from tests.e2e import s3
 
 STACK = "on-minio"
 CHECKPOINT = f".pulumi/stacks/nix-cache/{STACK}.json"

@@ -12,8 +12,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 NIX_CONFIG = "\n".join(
     [
         "experimental-features = nix-command",
@@ -27,10 +25,20 @@ NIX_CONFIG = "\n".join(
 )
 
 
+#: A Nix ``let`` binding: ``mk name deps`` is a new input-addressed path whose content names ``deps``
+#: (so they are its references), built by ``/bin/sh`` without a sandbox.
+NIX_MK = """  mk = name: deps: builtins.derivation {
+    inherit name;
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "echo ${name} ${toString deps} > $out" ];
+  };"""
+
+
 class NixClient:
     def __init__(self, workdir: Path) -> None:
         if shutil.which("nix") is None:
-            pytest.fail("the Nix client is missing: install Debian's nix-bin (`make setup` does)")
+            raise RuntimeError("the Nix client is missing: install Debian's nix-bin (`make setup` does)")
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.env = {
