@@ -11,6 +11,7 @@ so ``pulumi preview --refresh`` shows a cache that stopped being served.
 
 from __future__ import annotations
 
+import http.client
 import ssl
 import time
 import urllib.error
@@ -94,7 +95,7 @@ def fetch(url: str, cacert_file: str | None, insecure: bool) -> Fetched:
             where = f"the CA in {cacert_file}" if cacert_file else "this machine's trusted CAs"
             return Fetched(None, f"TLS certificate not trusted by {where} ({reason.verify_message})")
         return Fetched(None, str(reason))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:
         return Fetched(None, str(error) or type(error).__name__)
 
 

@@ -24,6 +24,7 @@ from providers.errors import (
     is_gone,
     show_provider_errors_plainly,
 )
+from providers.served_check import fetch
 
 SETTINGS = MinioSettings(
     "s3.homelab.local:9000", "admin", "hunter2-secret", use_ssl=True, cacert_file="/ca.pem"
@@ -195,3 +196,14 @@ def test_a_change_already_applied_is_told_apart() -> None:
     assert is_already_applied(_admin("XMinioAdminPolicyChangeAlreadyApplied", "400"))
     assert not is_already_applied(_admin("XMinioAdminNoSuchUser"))
     assert not is_already_applied(_s3("NoSuchBucket"))
+
+
+@pytest.mark.parametrize(
+    "url", ["http://cache.example/a b/nix-cache-info", "http://cache.example/\nx/nix-cache-info", "nope://x"]
+)
+def test_the_served_check_says_why_a_url_cannot_be_fetched_in_one_line(url: str) -> None:
+    """A URL http.client refuses (InvalidURL, an unknown scheme) is a problem to report, not a crash."""
+    fetched = fetch(url, None, False)
+    assert fetched.body is None
+    assert fetched.problem
+    assert "\n" not in fetched.problem.replace("\\n", "")
