@@ -17,6 +17,7 @@ import json
 import shlex
 from pathlib import Path
 
+from agent.nix_cache_agent import DEFAULT_CONFIG_FILE, DEFAULT_QUEUE_DIR
 from components.nix_text import (
     WRITER_CREDENTIALS_FILE,
     AgentTarget,
@@ -30,10 +31,11 @@ __all__ = ["AGENT_SOURCE", "HOOK_NAME", "WRITER_CREDENTIALS_FILE", "builder_modu
 AGENT_SOURCE = Path(__file__).resolve().parent.parent / "agent" / "nix_cache_agent.py"
 #: The hook's name in the store.
 HOOK_NAME = "nix-cache-upload"
-#: The queue the hook writes and the service drains (under systemd's ``StateDirectory``).
-QUEUE_DIR = "/var/lib/nix-cache-agent/queue"
-#: The agent's settings on the builder (no secret), read by ``drain`` and by a manual ``push``.
-AGENT_CONFIG_FILE = "/etc/nix-cache-agent.json"
+#: The queue the hook writes and the service drains (under systemd's ``StateDirectory``), and the
+#: agent's settings on the builder (no secret), read by ``drain`` and by a manual ``push``: the
+#: agent's own defaults, so that the module and the agent cannot disagree.
+QUEUE_DIR = DEFAULT_QUEUE_DIR
+AGENT_CONFIG_FILE = DEFAULT_CONFIG_FILE
 #: flake8 checks the embedded code when the system is built; ruff allows lines up to 110 columns.
 FLAKE_IGNORE = ("E501",)
 

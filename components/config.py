@@ -15,7 +15,7 @@ import pulumi
 import pulumi.runtime.config
 
 from components import config_keys as keys
-from components.config_keys import CONFIG_KEYS, PROJECT
+from components.config_keys import CONFIG_KEYS, PROJECT, Key
 from components.config_reader import ConfigReader
 from components.config_rules import (
     MAX_PRIORITY,
@@ -226,28 +226,26 @@ def _key_name(
     return key_name
 
 
-def _retire_keys(read: ConfigReader, key_name: str) -> tuple[str, ...]:
-    retire_keys = read.names(keys.RETIRE_KEYS) or ()
-    for name in retire_keys:
+def _other_key_names(read: ConfigReader, key: Key, key_name: str, if_own: str) -> tuple[str, ...] | None:
+    """A list setting of Nix key names other than the cache's own (``if_own`` says why not), once each."""
+    names = read.names(key)
+    for name in names or ():
         if problem := key_name_problem(name):
-            read.problem(keys.RETIRE_KEYS, f"{name!r} {problem}")
+            read.problem(key, f"{name!r} {problem}")
         elif name == key_name:
-            read.problem(
-                keys.RETIRE_KEYS,
-                f"{name!r} is the current signing key ({keys.KEY_NAME}); rotate to a new name first",
-            )
-    return tuple(dict.fromkeys(retire_keys))
+            read.problem(key, f"{name!r} {if_own}")
+    return None if names is None else tuple(dict.fromkeys(names))
+
+
+def _retire_keys(read: ConfigReader, key_name: str) -> tuple[str, ...]:
+    own = f"is the current signing key ({keys.KEY_NAME}); rotate to a new name first"
+    return _other_key_names(read, keys.RETIRE_KEYS, key_name, own) or ()
 
 
 def _upstream_keys(read: ConfigReader, key_name: str) -> tuple[str, ...]:
     """``nix-cache:upstreamKeys``: Nix key names, never the cache's own; ``[]`` turns the filter off."""
-    names = read.names(keys.UPSTREAM_KEYS)
-    for name in names or ():
-        if problem := key_name_problem(name):
-            read.problem(keys.UPSTREAM_KEYS, f"{name!r} {problem}")
-        elif name == key_name:
-            read.problem(keys.UPSTREAM_KEYS, f"{name!r} is the cache's own signing key")
-    return tuple(keys.UPSTREAM_KEYS.default) if names is None else tuple(dict.fromkeys(names))
+    names = _other_key_names(read, keys.UPSTREAM_KEYS, key_name, "is the cache's own signing key")
+    return tuple(keys.UPSTREAM_KEYS.default) if names is None else names
 
 
 def _public_host(public_url: str) -> str:

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from agent.nix_cache_agent import DEFAULT_CREDENTIALS_FILE
+
 CACHE_INFO_CONTENT_TYPE = "text/x-nix-cache-info"
 #: Where the README puts the stack's ``awsCredentials`` on the builder (root-owned, mode 600): the
-#: agent reads the writer's profile from it, so the secret is never on a command line.
-WRITER_CREDENTIALS_FILE = "/etc/nix/nix-cache-writer.credentials"
+#: agent reads the writer's profile from it, so the secret is never on a command line. The agent's
+#: own default, so the two cannot disagree.
+WRITER_CREDENTIALS_FILE = DEFAULT_CREDENTIALS_FILE
 #: The upload agent's command on a builder with ``builderModule`` (``agent/nix_cache_agent.py``).
 AGENT_COMMAND = "nix-cache-agent"
 
@@ -115,21 +118,14 @@ class AgentTarget:
         }
 
     def options(self) -> list[str]:
+        """The same settings as command-line options (``--expire-days 30``, lists comma-joined)."""
         return [
-            "--endpoint",
-            self.endpoint,
-            "--bucket",
-            self.bucket,
-            "--profile",
-            self.profile,
-            "--credentials-file",
-            self.credentials_file,
-            "--expire-days",
-            str(self.expire_days),
-            "--upstream-keys",
-            ",".join(self.upstream_keys),
-            "--key-file",
-            key_file_path(self.key_name),
+            word
+            for name, value in self.settings().items()
+            for word in (
+                f"--{name.replace('_', '-')}",
+                ",".join(value) if isinstance(value, list) else str(value),
+            )
         ]
 
 

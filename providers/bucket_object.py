@@ -11,7 +11,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
 from providers.base import In, MinioProvider, Props, differ, fixed_name, replaced
-from providers.errors import ProviderError, is_gone
+from providers.errors import ProviderError, is_gone, unless_gone
 
 #: Bytes read back to compare; the objects this provider owns are a few lines long.
 _READ_LIMIT = 1 << 20
@@ -87,12 +87,11 @@ class BucketObjectProvider(MinioProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         stored = BucketObjectProps[str].from_inputs(props)
-        with self.calling(f"deleting {stored.key!r} in bucket {stored.bucket!r}"):
-            try:
-                self.clients.s3.remove_object(stored.bucket, stored.key)
-            except sdk.S3Error as error:
-                if not is_gone(error, "bucket", "object"):
-                    raise
+        with (
+            self.calling(f"deleting {stored.key!r} in bucket {stored.bucket!r}"),
+            unless_gone("bucket", "object"),
+        ):
+            self.clients.s3.remove_object(stored.bucket, stored.key)
 
 
 class BucketObject(pulumi.dynamic.Resource, module="minio", name="BucketObject"):

@@ -15,7 +15,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 from providers import sdk
 from providers.base import In, MinioProvider, Props, fixed_name, replaced
 from providers.bucket_lock import bucket_settings_lock
-from providers.errors import is_gone
+from providers.errors import is_gone, unless_gone
 from providers.policy_document import canonical_policy_text, same_policy
 
 
@@ -42,11 +42,8 @@ class BucketPolicyProvider(MinioProvider):
             raise
 
     def _remove(self, bucket: str) -> None:
-        try:
+        with unless_gone("bucket", "bucket policy"):
             self.clients.s3.delete_bucket_policy(bucket)
-        except sdk.S3Error as error:
-            if not is_gone(error, "bucket", "bucket policy"):
-                raise
 
     def _apply(self, bucket: str, policy: str) -> dict[str, Any]:
         with self.calling(f"setting the policy of bucket {bucket!r}"), bucket_settings_lock(bucket):

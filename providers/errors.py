@@ -11,6 +11,8 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from providers import sdk
@@ -63,6 +65,16 @@ def is_gone(error: BaseException, what: Gone, *more: Gone) -> bool:
     """
     code = error_code(error)
     return code is not None and any(code in GONE_CODES[kind] for kind in (what, *more))
+
+
+@contextmanager
+def unless_gone(what: Gone, *more: Gone) -> Iterator[None]:
+    """Run a removal; an error saying one of the named things does not exist means it is done already."""
+    try:
+        yield
+    except Exception as error:
+        if not is_gone(error, what, *more):
+            raise
 
 
 def is_already_applied(error: BaseException) -> bool:

@@ -19,7 +19,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 from providers import sdk
 from providers.base import In, MinioProvider, Props, fixed_name, is_known, replaced
 from providers.bucket_lock import bucket_settings_lock
-from providers.errors import is_gone
+from providers.errors import is_gone, unless_gone
 
 #: Far below where MinIO's expiry date overflows (about 106,750 days); the program's bound is lower still.
 MAX_RULE_DAYS = 36_501
@@ -106,11 +106,8 @@ class LifecycleProvider(MinioProvider):
         return rule_set([describe_rule(rule) for rule in config.rules])
 
     def _remove(self, bucket: str) -> None:
-        try:
+        with unless_gone("bucket", "lifecycle"):
             self.clients.s3.delete_bucket_lifecycle(bucket)
-        except sdk.S3Error as error:
-            if not is_gone(error, "bucket", "lifecycle"):
-                raise
 
     def _apply(self, bucket: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
         with self.calling(f"setting the lifecycle rules of bucket {bucket!r}"), bucket_settings_lock(bucket):

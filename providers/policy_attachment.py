@@ -13,7 +13,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from providers import sdk
 from providers.base import In, MinioProvider, Props, fixed_name, replaced
-from providers.errors import is_already_applied, is_gone
+from providers.errors import is_already_applied, unless_gone
 from providers.identity import user_info
 
 
@@ -98,11 +98,9 @@ class PolicyAttachmentProvider(MinioProvider):
             if disabled:
                 admin.user_enable(user)
             try:
-                admin.detach_policy([policy], user=user)
-            except sdk.MinioAdminException as error:
-                # The user went away meanwhile (its own delete, in a replace of both): nothing is attached.
-                if not is_gone(error, "user"):
-                    raise
+                # The user may go away meanwhile (its own delete, in a replace of both): nothing is attached.
+                with unless_gone("user"):
+                    admin.detach_policy([policy], user=user)
             finally:
                 if disabled:
                     admin.user_disable(user)

@@ -20,9 +20,8 @@ from typing import Any, ClassVar
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
-from providers import sdk
 from providers.base import Props, differ, fixed_name, replaced
-from providers.errors import is_gone
+from providers.errors import unless_gone
 from providers.iam_policy import policy_from_info
 from providers.identity import (
     access_keys,
@@ -165,11 +164,8 @@ class UserProvider(ClaimingProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         with self.calling(f"deleting user {id_!r}"):
-            try:
+            with unless_gone("user"):
                 self.clients.admin.user_remove(id_)
-            except sdk.MinioAdminException as error:
-                if not is_gone(error, "user"):
-                    raise
             self.release(UserProps.from_inputs(props).bucket, id_)
 
 

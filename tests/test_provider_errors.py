@@ -23,6 +23,7 @@ from providers.errors import (
     is_already_applied,
     is_gone,
     show_provider_errors_plainly,
+    unless_gone,
 )
 from providers.served_check import fetch
 
@@ -207,3 +208,12 @@ def test_the_served_check_says_why_a_url_cannot_be_fetched_in_one_line(url: str)
     assert fetched.body is None
     assert fetched.problem
     assert "\n" not in fetched.problem.replace("\\n", "")
+
+
+def test_a_removal_of_what_is_gone_is_done_and_any_other_failure_is_not() -> None:
+    with unless_gone("bucket", "lifecycle"):
+        raise _s3("NoSuchLifecycleConfiguration")
+    with pytest.raises(S3Error), unless_gone("bucket", "lifecycle"):
+        raise _s3("NoSuchBucketPolicy")
+    with pytest.raises(KeyError), unless_gone("user"):
+        raise KeyError("a bug")
